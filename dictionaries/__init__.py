@@ -1,0 +1,1 @@
+"""xlaug: dictionaries."""

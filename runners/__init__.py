@@ -1,0 +1,1 @@
+"""How a pipeline is run: local defaults, portable runner, Dataflow."""

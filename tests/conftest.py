@@ -1,0 +1,80 @@
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.environ.get("XLAUG_SHARED_DATA", os.path.join(os.path.dirname(ROOT), "shared", "data"))
+
+# Tests never reach a hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: needs the real offline encoder or takes minutes")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", help="run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow") or os.environ.get("XLAUG_RUN_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: pass --runslow or set XLAUG_RUN_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    if not os.path.isdir(SHARED_DATA):
+        pytest.skip(f"shared data folder not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_seq2seq(tmp_path_factory):
+    from tests.tiny_models import build_seq2seq
+    return build_seq2seq(str(tmp_path_factory.mktemp("tiny_seq2seq")))
+
+
+@pytest.fixture(scope="session")
+def tiny_nllb(tmp_path_factory):
+    from tests.tiny_models import NLLB_CODES, build_seq2seq
+    return build_seq2seq(str(tmp_path_factory.mktemp("tiny_nllb")), lang_codes=NLLB_CODES)
+
+
+@pytest.fixture(scope="session")
+def tiny_m2m(tmp_path_factory):
+    from tests.tiny_models import M2M_CODES, build_seq2seq
+    return build_seq2seq(str(tmp_path_factory.mktemp("tiny_m2m")), lang_codes=M2M_CODES)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory):
+    from tests.tiny_models import build_encoder
+    return build_encoder(str(tmp_path_factory.mktemp("tiny_encoder")))
+
+
+@pytest.fixture(scope="session")
+def tiny_tagger(tmp_path_factory):
+    from tests.tiny_models import build_token_classifier
+    return build_token_classifier(str(tmp_path_factory.mktemp("tiny_tagger")))
+
+
+@pytest.fixture(scope="session")
+def real_encoder():
+    """multilingual-e5-small built offline; cached under XLAUG_CACHE (default ~/.cache/xlaug)."""
+    import subprocess
+    cache = os.environ.get("XLAUG_CACHE", os.path.expanduser("~/.cache/xlaug"))
+    path = os.path.join(cache, "multilingual-e5-small")
+    tool = os.path.join(os.path.dirname(ROOT), "shared", "tools", "build-offline-encoder")
+    if not os.path.exists(os.path.join(path, "build-offline-encoder.json")):
+        if not os.path.exists(tool):
+            pytest.skip("shared/tools/build-offline-encoder not found")
+        subprocess.run([sys.executable, tool, path], check=True)
+    return path
