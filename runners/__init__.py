@@ -1,1 +1,38 @@
-"""How a pipeline is run: local defaults, portable runner, Dataflow."""
+"""How a pipeline is run: local defaults, portable runner, Dataflow, others.
+
+``pipeline_options(args)`` turns xlaug's ``--runner``/``--workers`` and the
+Beam options the user passed through into ``PipelineOptions``.
+"""
+from __future__ import annotations
+
+import os
+
+
+def runner_flags(runner: str, workers: int = 0) -> list[str]:
+    """Beam flags for xlaug's runner names; other names pass through as-is."""
+    if runner == "local":
+        # DirectRunner, not the default: the default tries to download Prism.
+        flags = ["--runner=DirectRunner"]
+        if workers:
+            flags += ["--direct_running_mode=multi_threading", f"--direct_num_workers={workers}"]
+        return flags
+    if runner == "multiprocess":
+        return ["--runner=DirectRunner", "--direct_running_mode=multi_processing",
+                f"--direct_num_workers={workers or os.cpu_count() or 2}"]
+    if runner == "portable":
+        flags = ["--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK"]
+        return flags
+    if runner == "dataflow":
+        return ["--runner=DataflowRunner"]
+    return [f"--runner={runner}"]
+
+
+def pipeline_options(args):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    flags = runner_flags(args.runner, getattr(args, "workers", 0))
+    extra = list(getattr(args, "beam_args", []) or [])
+    if args.runner == "dataflow":
+        from runners.dataflow import dataflow_flags
+        flags += dataflow_flags(extra)
+    return PipelineOptions(flags + extra)

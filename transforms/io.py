@@ -1,0 +1,154 @@
+"""Beam reading and writing of records.
+
+``ReadCorpus`` reads on the workers (the driver holds only the file names),
+so an input of millions of lines never sits in the driver.  ``WriteDataset``
+writes Parquet shards named ``data/{split}-SSSSS-of-NNNNN.parquet`` (the
+layout ``datasets.load_dataset`` understands) or JSONL, and the rejected
+records as JSONL with their stage and reason.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Iterable
+
+import apache_beam as beam
+
+from transforms.readers import InputSpec, read_any
+from transforms.record import FIELD_KINDS, Record, Rejected
+from transforms.stage import REJECTED, StageOutput
+
+
+class _ReadFn(beam.DoFn):
+    def process(self, spec: InputSpec):
+        for item in read_any(spec):
+            if isinstance(item, Rejected):
+                yield beam.pvalue.TaggedOutput(REJECTED, item)
+            else:
+                yield item
+
+
+class ReadCorpus(beam.PTransform):
+    """InputSpecs -> StageOutput(records, rejected lines)."""
+
+    name = "read"
+    score_ranges: dict = {}
+    thresholds: dict = {}
+
+    def __init__(self, specs: Iterable[InputSpec]):
+        super().__init__(label="read")
+        self.specs = list(specs)
+
+    def expand(self, pbegin):
+        outs = (pbegin | "Specs" >> beam.Create(self.specs)
+                | "Read" >> beam.ParDo(_ReadFn()).with_outputs(REJECTED, main="kept"))
+        # Reading one file is sequential; spread what it yields over the workers.
+        kept = outs.kept | "Spread" >> beam.Reshuffle()
+        return StageOutput(kept, outs[REJECTED])
+
+
+# -- Parquet form ----------------------------------------------------------
+
+def arrow_schema(score_names: Iterable[str]):
+    """Columns: the record fields, ``scores`` as a struct of the pipeline's
+    declared score names, ``scores_extra`` (JSON) for any other score, so
+    nothing is lost and the usual scores are typed columns."""
+    import pyarrow as pa
+
+    kinds = {"str": pa.string(), "opt_str": pa.string(), "opt_strs": pa.list_(pa.string()),
+             "opt_floats": pa.list_(pa.float64()), "opt_links": pa.list_(pa.list_(pa.int32()))}
+    fields = []
+    for name, kind in FIELD_KINDS.items():
+        if kind in kinds:
+            fields.append(pa.field(name, kinds[kind]))
+    names = sorted(set(score_names))
+    if names:
+        fields.append(pa.field("scores", pa.struct([pa.field(n, pa.float64()) for n in names])))
+    fields.append(pa.field("scores_extra", pa.string()))
+    fields.append(pa.field("origin", pa.list_(pa.struct([
+        pa.field("stage", pa.string()), pa.field("model", pa.string()), pa.field("params", pa.string())]))))
+    return pa.schema(fields)
+
+
+def to_row(record: Record, score_names: frozenset) -> dict:
+    row = record.to_dict()
+    scores = row.pop("scores")
+    if score_names:
+        row["scores"] = {n: scores.get(n) for n in score_names}
+    extra = {k: v for k, v in scores.items() if k not in score_names}
+    row["scores_extra"] = json.dumps(extra, sort_keys=True) if extra else None
+    row["origin"] = [{"stage": s.get("stage"), "model": s.get("model"),
+                      "params": json.dumps(s.get("params") or {}, sort_keys=True, default=str)}
+                     for s in row["origin"]]
+    return row
+
+
+# -- splits ------------------------------------------------------------------
+
+def parse_splits(text: str) -> dict[str, float]:
+    """'train=0.9,validation=0.05,test=0.05' -> fractions summing to 1."""
+    out = {}
+    for part in text.split(","):
+        name, _, frac = part.partition("=")
+        name = name.strip()
+        if not name or not name.replace("_", "").isalnum():
+            raise ValueError(f"bad split name {name!r} in {text!r}")
+        try:
+            out[name] = float(frac) if frac else 1.0
+        except ValueError:
+            raise ValueError(f"bad fraction {frac!r} for split {name!r}") from None
+    total = sum(out.values())
+    if not out or any(v < 0 for v in out.values()) or abs(total - 1.0) > 1e-6:
+        raise ValueError(f"split fractions must be >= 0 and sum to 1, got {text!r}")
+    return out
+
+
+def split_of(record_id: str, splits: dict[str, float], seed: int) -> str:
+    """Deterministic split from a hash of seed and id: same on every runner."""
+    h = hashlib.blake2b(f"{seed}\0{record_id}".encode(), digest_size=8).digest()
+    u = int.from_bytes(h, "big") / 2 ** 64
+    acc = 0.0
+    for name, frac in splits.items():
+        acc += frac
+        if u < acc:
+            return name
+    return name
+
+
+class WriteDataset(beam.PTransform):
+    """Write kept records per split and the rejected records; returns the
+    per-split counts as a PCollection of (split, n)."""
+
+    def __init__(self, out_dir: str, *, splits: dict[str, float], seed: int, fmt: str,
+                 score_names: Iterable[str], shards: int = 0):
+        super().__init__(label="write")
+        self.out_dir, self.splits, self.seed, self.fmt = out_dir, splits, seed, fmt
+        self.score_names = frozenset(score_names)
+        self.shards = shards
+
+    def expand(self, pcolls):
+        kept, rejected = pcolls
+        from apache_beam.io import WriteToText
+        splits, seed = self.splits, self.seed
+        names = list(splits)
+        parts = kept | "Split" >> beam.Partition(
+            lambda r, n: names.index(split_of(r.id, splits, seed)), len(names))
+        template = "-SSSSS-of-NNNNN"
+        for name, part in zip(names, parts):
+            prefix = f"{self.out_dir}/data/{name}"
+            if self.fmt == "parquet":
+                from apache_beam.io.parquetio import WriteToParquet
+                schema, score_names = arrow_schema(self.score_names), self.score_names
+                (part | f"Row {name}" >> beam.Map(to_row, score_names)
+                 | f"Parquet {name}" >> WriteToParquet(prefix, schema, file_name_suffix=".parquet",
+                                                       num_shards=self.shards,
+                                                       shard_name_template=template))
+            else:
+                (part | f"Json {name}" >> beam.Map(Record.to_json)
+                 | f"Jsonl {name}" >> WriteToText(prefix, file_name_suffix=".jsonl",
+                                                  num_shards=self.shards, shard_name_template=template))
+        (rejected | "Rejected json" >> beam.Map(Rejected.to_json)
+         | "Rejected write" >> WriteToText(f"{self.out_dir}/rejected/rejected", file_name_suffix=".jsonl",
+                                           num_shards=self.shards, shard_name_template=template))
+        return (kept | "Split key" >> beam.Map(lambda r: split_of(r.id, splits, seed))
+                | "Split count" >> beam.combiners.Count.PerElement())

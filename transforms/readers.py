@@ -1,0 +1,312 @@
+"""Corpus readers: plain generators of Records and Rejecteds, no Beam.
+
+Every input line ends up as exactly one Record or one Rejected (blank
+separator lines of CoNLL and ``-DOCSTART-`` markers aside), so the report can
+check ``kept + rejected == read``.  Lines are read as bytes and decoded one by
+one, so a bad byte costs one line, not the file.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from transforms.record import Record, RecordError, Rejected
+
+STAGE = "read"
+FORMATS = ("text", "tsv", "parallel", "conll", "jsonl", "hf")
+_BIO = re.compile(r"^(O|[BI]-.+)$")
+
+
+class InputError(Exception):
+    """The input cannot be read at all (missing, empty, wrong kind)."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What to read; small and picklable, so it travels to Beam workers."""
+
+    format: str
+    path: str
+    target: str | None = None
+    src_lang: str | None = None
+    tgt_lang: str | None = None
+    tag_scheme: str = "bio"          # bio: check BIO validity; any: accept any tag
+    fix_bio: bool = False            # repair I-X after O/other type into B-X instead of rejecting
+    limit: int | None = None
+    fields: dict = field(default_factory=dict)  # hf: column overrides (text/tokens/labels/...)
+
+
+def _lines(path: str) -> Iterator[tuple[int, str | None, bytes]]:
+    """(line number, decoded text or None if not UTF-8, raw bytes)."""
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            raw = raw.rstrip(b"\r\n")
+            try:
+                yield n, raw.decode("utf-8"), raw
+            except UnicodeDecodeError:
+                yield n, None, raw
+
+
+def _stem(path: str) -> str:
+    return os.path.basename(path)
+
+
+def _bad_utf8(path: str, n: int, raw: bytes) -> Rejected:
+    return Rejected(STAGE, "bad_utf8", "line is not valid UTF-8", loc=f"{path}:{n}",
+                    raw=raw.decode("utf-8", "backslashreplace"))
+
+
+def read_text(spec: InputSpec) -> Iterator[Record | Rejected]:
+    """One segment a line, in ``src_lang``."""
+    name = _stem(spec.path)
+    for n, line, raw in _lines(spec.path):
+        loc = f"{spec.path}:{n}"
+        if line is None:
+            yield _bad_utf8(spec.path, n, raw)
+        elif not line.strip():
+            yield Rejected(STAGE, "empty_text", "blank line", loc=loc, raw=line)
+        else:
+            yield Record(id=f"{name}:{n}", src_lang=spec.src_lang, tgt_lang=spec.tgt_lang,
+                         src_text=line.strip(), loc=loc)
+
+
+def detect_separator(path: str, probe: int = 200) -> str:
+    """' ||| ' when the file uses it (the alignment-data convention), else a tab."""
+    with open(path, "rb") as f:
+        for i, raw in enumerate(f):
+            if b" ||| " in raw:
+                return " ||| "
+            if i >= probe:
+                break
+    return "\t"
+
+
+def read_tsv(spec: InputSpec) -> Iterator[Record | Rejected]:
+    """``src<TAB>tgt`` or ``src ||| tgt``, one pair a line."""
+    sep = detect_separator(spec.path)
+    name = _stem(spec.path)
+    for n, line, raw in _lines(spec.path):
+        loc = f"{spec.path}:{n}"
+        if line is None:
+            yield _bad_utf8(spec.path, n, raw)
+            continue
+        if not line.strip():
+            yield Rejected(STAGE, "empty_text", "blank line", loc=loc, raw=line)
+            continue
+        cols = line.split(sep)
+        if len(cols) != 2:
+            yield Rejected(STAGE, "bad_columns",
+                           f"expected 2 columns separated by {sep.strip() or 'TAB'!r}, got {len(cols)}",
+                           loc=loc, raw=line)
+            continue
+        src, tgt = cols[0].strip(), cols[1].strip()
+        if not src or not tgt:
+            side = "source" if not src else "target"
+            yield Rejected(STAGE, "empty_side", f"{side} side is empty", loc=loc, raw=line)
+            continue
+        yield Record(id=f"{name}:{n}", src_lang=spec.src_lang, tgt_lang=spec.tgt_lang,
+                     src_text=src, tgt_text=tgt, loc=loc)
+
+
+def read_parallel(spec: InputSpec) -> Iterator[Record | Rejected]:
+    """Two line-aligned files; lines past the end of the shorter one are rejected."""
+    name = _stem(spec.path)
+    a, b = _lines(spec.path), _lines(spec.target)
+    while True:
+        x, y = next(a, None), next(b, None)
+        if x is None and y is None:
+            return
+        if x is None or y is None:
+            n, line, raw = x or y
+            which, other = (spec.path, spec.target) if y is None else (spec.target, spec.path)
+            yield Rejected(STAGE, "unpaired_line", f"{other} has fewer lines than {which}",
+                           loc=f"{which}:{n}", raw=raw.decode("utf-8", "backslashreplace"))
+            continue
+        (n, src, sraw), (_, tgt, traw) = x, y
+        loc = f"{spec.path}:{n}"
+        if src is None or tgt is None:
+            path, raw = (spec.path, sraw) if src is None else (spec.target, traw)
+            yield _bad_utf8(path, n, raw)
+            continue
+        src, tgt = src.strip(), tgt.strip()
+        if not src or not tgt:
+            if not src and not tgt:
+                yield Rejected(STAGE, "empty_text", "blank line on both sides", loc=loc, raw="")
+            else:
+                side = "source" if not src else "target"
+                yield Rejected(STAGE, "empty_side", f"{side} side is empty", loc=loc,
+                               raw=f"{src}\t{tgt}")
+            continue
+        yield Record(id=f"{name}:{n}", src_lang=spec.src_lang, tgt_lang=spec.tgt_lang,
+                     src_text=src, tgt_text=tgt, loc=loc)
+
+
+def check_bio(labels, fix: bool) -> tuple[tuple[str, ...], str | None]:
+    """(labels, problem).  With ``fix``, an I-X that does not continue an X
+    becomes B-X (the conlleval reading) and no problem is reported."""
+    out, prev = [], "O"
+    for i, tag in enumerate(labels):
+        if not _BIO.match(tag):
+            return tuple(labels), f"tag {tag!r} at token {i + 1} is not O, B-X or I-X"
+        if tag.startswith("I-") and prev[2:] != tag[2:]:
+            if not fix:
+                return tuple(labels), f"{tag} at token {i + 1} follows {prev}"
+            tag = "B-" + tag[2:]
+        out.append(tag)
+        prev = tag
+    return tuple(out), None
+
+
+def _conll_sentences(path: str):
+    """(first line number, [(line number, token, tag)], problem, raw) per sentence."""
+    rows, first, problem, raw_lines = [], None, None, []
+    for n, line, raw in _lines(path):
+        if line is None:
+            problem = problem or (n, "bad_utf8", "line is not valid UTF-8")
+            raw_lines.append(raw.decode("utf-8", "backslashreplace"))
+            first = first or n
+            continue
+        if not line.strip():
+            if first is not None:
+                yield first, rows, problem, raw_lines
+            rows, first, problem, raw_lines = [], None, None, []
+            continue
+        if line.startswith("-DOCSTART-"):
+            continue
+        first = first or n
+        raw_lines.append(line)
+        cols = line.split("\t") if "\t" in line else line.split()
+        if len(cols) < 2:
+            problem = problem or (n, "bad_columns", "expected token<TAB>tag, got one column")
+            continue
+        rows.append((n, cols[0], cols[-1]))
+    if first is not None:
+        yield first, rows, problem, raw_lines
+
+
+def _conll_record(spec, path, first, rows, problem, raw_lines, side):
+    loc = f"{path}:{first}"
+    if problem:
+        n, reason, detail = problem
+        return Rejected(STAGE, reason, detail, loc=f"{path}:{n}", raw="\n".join(raw_lines))
+    tokens = tuple(r[1] for r in rows)
+    labels = tuple(r[2] for r in rows)
+    if spec.tag_scheme == "bio":
+        labels, bad = check_bio(labels, spec.fix_bio)
+        if bad:
+            return Rejected(STAGE, "invalid_bio", bad, loc=loc, raw="\n".join(raw_lines))
+    return tokens, labels, loc
+
+
+def read_conll(spec: InputSpec) -> Iterator[Record | Rejected]:
+    """CoNLL: token<TAB>tag (tag in the last column; extra columns allowed),
+    blank line between sentences.  With ``target``, a sentence-parallel pair
+    of CoNLL files (sentence k of one is the translation of sentence k)."""
+    name = _stem(spec.path)
+    src_iter = _conll_sentences(spec.path)
+    tgt_iter = _conll_sentences(spec.target) if spec.target else None
+    while True:
+        s = next(src_iter, None)
+        t = next(tgt_iter, None) if tgt_iter is not None else None
+        if s is None and t is None:
+            return
+        if s is None or (tgt_iter is not None and t is None):
+            path, sent = (spec.target, t) if s is None else (spec.path, s)
+            other = spec.path if s is None else spec.target
+            yield Rejected(STAGE, "unpaired_sentence", f"{other} has fewer sentences",
+                           loc=f"{path}:{sent[0]}", raw="\n".join(sent[3]))
+            continue
+        src = _conll_record(spec, spec.path, *s, "src")
+        if isinstance(src, Rejected):
+            yield src
+            continue
+        fields = dict(src_tokens=src[0], src_labels=src[1])
+        if t is not None:
+            tgt = _conll_record(spec, spec.target, *t, "tgt")
+            if isinstance(tgt, Rejected):
+                yield tgt
+                continue
+            fields.update(tgt_tokens=tgt[0], tgt_labels=tgt[1])
+        yield Record(id=f"{name}:{s[0]}", src_lang=spec.src_lang, tgt_lang=spec.tgt_lang,
+                     loc=src[2], **fields)
+
+
+def read_jsonl(spec: InputSpec) -> Iterator[Record | Rejected]:
+    """Records in their JSON form, one a line (the JSONL this tool writes)."""
+    for n, line, raw in _lines(spec.path):
+        loc = f"{spec.path}:{n}"
+        if line is None:
+            yield _bad_utf8(spec.path, n, raw)
+            continue
+        if not line.strip():
+            continue  # blank lines in JSONL carry nothing: not a record, not counted
+        try:
+            rec = Record.from_json(line)
+        except RecordError as e:
+            yield Rejected(STAGE, "bad_record", str(e), loc=loc, raw=line[:2000])
+            continue
+        if spec.src_lang and rec.src_lang is None or spec.tgt_lang and rec.tgt_lang is None:
+            rec = rec.replace(src_lang=rec.src_lang or spec.src_lang, tgt_lang=rec.tgt_lang or spec.tgt_lang)
+        yield rec if rec.loc else rec.replace(loc=loc)
+
+
+def read_any(spec: InputSpec) -> Iterator[Record | Rejected]:
+    readers = {"text": read_text, "tsv": read_tsv, "parallel": read_parallel,
+               "conll": read_conll, "jsonl": read_jsonl}
+    if spec.format == "hf":
+        from transforms.hf_input import read_hf
+        it = read_hf(spec)
+    else:
+        it = readers[spec.format](spec)
+    if spec.limit is None:
+        yield from it
+        return
+    for i, item in enumerate(it):
+        if i >= spec.limit:
+            return
+        yield item
+
+
+def guess_format(path: str, target: str | None) -> str:
+    lower = path.lower()
+    if os.path.isdir(path) or lower.endswith(".parquet"):
+        return "hf"
+    if lower.endswith((".conll", ".conllu", ".bio", ".iob")):
+        return "conll"
+    if lower.endswith((".jsonl", ".json")):
+        return "jsonl"
+    if target:
+        return "parallel"
+    return "tsv" if _looks_parallel(path) else "text"
+
+
+def _looks_parallel(path: str) -> bool:
+    with open(path, "rb") as f:
+        head = [l for _, l in zip(range(50), f) if l.strip()]
+    return bool(head) and sum(b"\t" in l or b" ||| " in l for l in head) >= 0.8 * len(head)
+
+
+def check_input(spec: InputSpec) -> None:
+    """Fail fast, before any work, on inputs that cannot be read at all."""
+    paths = [spec.path] + ([spec.target] if spec.target else [])
+    for p in paths:
+        if not os.path.exists(p):
+            raise InputError(f"{p}: no such file or directory")
+        if spec.format == "hf":
+            continue
+        if os.path.isdir(p):
+            raise InputError(f"{p}: is a directory (use --input-format hf for a saved dataset)")
+        if os.path.getsize(p) == 0:
+            raise InputError(f"{p}: input file is empty")
+        with open(p, "rb") as f:
+            head = f.read(1 << 16)
+        if len(head) < (1 << 16) and not head.strip():
+            raise InputError(f"{p}: input file holds only blank lines")
+    if spec.format not in FORMATS:
+        raise InputError(f"unknown input format {spec.format!r} (known: {', '.join(FORMATS)})")
+    if spec.format == "parallel" and not spec.target:
+        raise InputError("--input-format parallel needs --target FILE (the aligned other side)")
+    if spec.format in ("text", "tsv", "jsonl") and spec.target:
+        raise InputError(f"--target is for parallel or conll input, not {spec.format}")

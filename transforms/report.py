@@ -1,0 +1,167 @@
+"""The run report (report.json + histogram pictures) and the dataset card,
+built in the driver after the run from the small stats file the pipeline
+wrote.  Nothing here touches the corpus itself."""
+from __future__ import annotations
+
+import json
+import os
+
+
+def _read(path: str) -> str:
+    from apache_beam.io.filesystems import FileSystems
+    with FileSystems.open(path) as f:
+        return f.read().decode("utf-8")
+
+
+def stage_table(counts: list, stage_names: list[str]) -> tuple[list[dict], dict, dict]:
+    """Per stage: in, out, rejected (by reason), created = out + rejected - in."""
+    out_n = {s: 0 for s in stage_names}
+    rej = {s: {} for s in stage_names}
+    for stage, outcome, reason, n in counts:
+        if outcome == "out":
+            out_n[stage] = out_n.get(stage, 0) + n
+        else:
+            rej.setdefault(stage, {})
+            rej[stage][reason] = rej[stage].get(reason, 0) + n
+    rows, prev_out = [], 0
+    by_reason, by_stage = {}, {}
+    for i, s in enumerate(stage_names):
+        r = sum(rej.get(s, {}).values())
+        row = {"name": s, "in": None if i == 0 else prev_out, "out": out_n.get(s, 0), "rejected": r,
+               "rejected_by_reason": dict(sorted(rej.get(s, {}).items()))}
+        row["created"] = 0 if i == 0 else row["out"] + r - row["in"]
+        rows.append(row)
+        prev_out = row["out"]
+        by_stage[s] = row["rejected_by_reason"]
+        for reason, n in rej.get(s, {}).items():
+            by_reason[reason] = by_reason.get(reason, 0) + n
+    return rows, by_reason, by_stage
+
+
+def build_report(out_dir: str, *, command: str, argv: list, spec, stage_names: list[str],
+                 thresholds: dict, splits: list[str], seconds: float, output_format: str,
+                 runner: str, extra: dict | None = None) -> dict:
+    stats = json.loads(_read(f"{out_dir}/_stats/stats.json"))
+    rows, by_reason, by_stage = stage_table(stats["counts"], stage_names)
+    read = rows[0]["out"] + rows[0]["rejected"]
+    created = sum(r["created"] for r in rows[1:])
+    rejected = sum(r["rejected"] for r in rows)
+    split_counts = {s: stats["splits"].get(s, 0) for s in splits}
+    kept = sum(split_counts.values())
+    lost = [r["name"] for r in rows[1:] if r["created"] < 0]
+    report = {
+        "command": command,
+        "argv": list(argv),
+        "input": {"path": spec.path, "target": spec.target, "format": spec.format,
+                  "src_lang": spec.src_lang, "tgt_lang": spec.tgt_lang},
+        "read": read,
+        "kept": kept,
+        "rejected": rejected,
+        "created": created,
+        # Stages that make several records from one (n-best, samples) add
+        # 'created'; for a pure filter run this is kept + rejected == read.
+        "identity": f"kept + rejected == read + created: {kept} + {rejected} == {read} + {created}",
+        "identity_ok": kept + rejected == read + created and not lost,
+        "rejected_by_reason": dict(sorted(by_reason.items())),
+        "rejected_by_stage": by_stage,
+        "stages": rows,
+        "splits": split_counts,
+        "scores": stats["scores"],
+        "thresholds": {k: list(v) for k, v in thresholds.items()},
+        "output_format": output_format,
+        "runner": runner,
+        "seconds": round(seconds, 3),
+    }
+    if lost:
+        report["error"] = f"records lost without a rejection in stage(s): {', '.join(lost)}"
+    if extra:
+        report.update(extra)
+    if "://" not in out_dir:
+        report["pictures"] = write_histograms(stats["scores"], thresholds, os.path.join(out_dir, "report"))
+        with open(os.path.join(out_dir, "report.json"), "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=2, ensure_ascii=False)
+        with open(os.path.join(out_dir, "README.md"), "w", encoding="utf-8") as f:
+            f.write(dataset_card(report))
+    return report
+
+
+def write_histograms(scores: dict, thresholds: dict, folder: str) -> list[str]:
+    """One PNG per score with a histogram, the threshold drawn as a line."""
+    with_hist = {n: s for n, s in scores.items() if s.get("histogram")}
+    if not with_hist:
+        return []
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for name, s in sorted(with_hist.items()):
+        h = s["histogram"]
+        lo, hi = h["range"]
+        n = len(h["counts"])
+        width = (hi - lo) / n
+        fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
+        ax.bar([lo + i * width for i in range(n)], h["counts"], width=width, align="edge",
+               color="#4c78a8", edgecolor="white", linewidth=0.3)
+        if name in thresholds:
+            op, value = thresholds[name]
+            ax.axvline(value, color="#e45756", linestyle="--", linewidth=1.5, label=f"keep if {op} {value:g}")
+            ax.legend(loc="upper left", fontsize=8)
+        outside = f"  (outside range: {h['under']} below, {h['over']} above)" if h["under"] or h["over"] else ""
+        ax.set_title(f"{name}: n={s['count']}, mean={s['mean']:.3g}{outside}", fontsize=9)
+        ax.set_xlabel(name)
+        ax.set_ylabel("records")
+        fig.tight_layout()
+        path = os.path.join(folder, f"{name}.png")
+        fig.savefig(path)
+        plt.close(fig)
+        paths.append(os.path.relpath(path, os.path.dirname(folder)))
+    return paths
+
+
+FIELD_DOCS = [
+    ("id", "stable id: input file name and line (suffixes -btN, -csN for generated variants)"),
+    ("src_lang / tgt_lang", "language codes; src is the side the data came from"),
+    ("src_text / tgt_text", "text of each side (null when the input was tokenized)"),
+    ("src_tokens / tgt_tokens", "tokens (null when the input was plain text)"),
+    ("src_labels / tgt_labels", "token labels (BIO NER or POS), parallel to the tokens"),
+    ("token_langs", "language of each target token (code-switched output)"),
+    ("alignment / link_scores", "0-based (src, tgt) word links and a similarity per link"),
+    ("scores", "score name -> value for every filter and stage that ran"),
+    ("scores_extra", "JSON of any other score the records carried"),
+    ("origin", "stages that made the record: stage, model, parameters (JSON)"),
+    ("loc", "input file and line the record came from"),
+]
+
+
+def dataset_card(report: dict) -> str:
+    splits = [s for s, n in report["splits"].items()]
+    ext = "parquet" if report["output_format"] == "parquet" else "jsonl"
+    lines = ["---", "configs:", "- config_name: default", "  data_files:"]
+    for s in splits:
+        lines += [f"  - split: {s}", f"    path: data/{s}-*.{ext}"]
+    langs = sorted({l for l in (report["input"]["src_lang"], report["input"]["tgt_lang"]) if l})
+    if langs:
+        lines.append("language:")
+        lines += [f"- {l}" for l in langs]
+    lines += ["---", "", f"# xlaug dataset ({report['command']})", ""]
+    lines += ["Made by `" + " ".join(["xlaug"] + report["argv"][1:]) + "`.", ""]
+    inp = report["input"]
+    lines += ["## Source", "", f"- input: `{inp['path']}`" + (f" + `{inp['target']}`" if inp["target"] else "")
+              + f" ({inp['format']})", f"- languages: {inp['src_lang'] or '?'} -> {inp['tgt_lang'] or '-'}", ""]
+    lines += ["## Counts", "", "| split | records |", "| --- | --- |"]
+    lines += [f"| {s} | {n} |" for s, n in report["splits"].items()]
+    lines += ["", f"Read {report['read']}, kept {report['kept']}, rejected {report['rejected']}"
+              + (f", created {report['created']}" if report["created"] else "") + ".", ""]
+    if report["rejected_by_reason"]:
+        lines += ["| rejected because | records |", "| --- | --- |"]
+        lines += [f"| {r} | {n} |" for r, n in report["rejected_by_reason"].items()]
+        lines += ["", "Rejected records, with stage and reason, are in `rejected/`.", ""]
+    lines += ["## Stages", "", "| stage | in | out | rejected |", "| --- | --- | --- | --- |"]
+    lines += [f"| {r['name']} | {r['in'] if r['in'] is not None else '-'} | {r['out']} | {r['rejected']} |"
+              for r in report["stages"]]
+    lines += ["", "## Fields", ""] + [f"- `{n}`: {d}" for n, d in FIELD_DOCS]
+    lines += ["", "## Loading", "", "```python", "import datasets",
+              "ds = datasets.load_dataset('path/to/this/folder')", "```", ""]
+    return "\n".join(lines)
