@@ -1,0 +1,118 @@
+"""The shared pipeline runner: read -> stages -> dataset + rejected + report."""
+import argparse
+import json
+import os
+
+import pytest
+
+from pipelines import common
+from transforms.record import Rejected
+from transforms.stage import ApplyStep, Step
+
+
+class MinTokens(Step):
+    """Scores token count; rejects one-token sources."""
+    name = "mintok"
+    score_ranges = {"ntok": (0, 20)}
+    thresholds = {"ntok": (">=", 2)}
+
+    def process(self, record):
+        n = len(record.tokens("src"))
+        record = record.with_scores(ntok=n)
+        if n < 2:
+            yield Rejected.of(record, self.name, "too_short", f"{n} token")
+        else:
+            yield record
+
+
+class TwoVariants(Step):
+    """Makes two records of each: an expanding stage, like n-best."""
+    name = "twice"
+
+    def process(self, record):
+        for k in range(2):
+            yield record.replace(id=f"{record.id}-v{k}")
+
+
+def parse(argv):
+    p = argparse.ArgumentParser()
+    common.add_input_arguments(p)
+    common.add_output_arguments(p)
+    common.add_runner_arguments(p)
+    args, extra = p.parse_known_args(argv)
+    args.beam_args = extra
+    return args
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    lines = [f"sentence number {i} here\tSatz Nummer {i} hier" for i in range(40)]
+    lines[3] = "single\tEinzel"
+    lines[7] = "broken line without tab"
+    path = tmp_path / "c.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def read_rows(out):
+    import datasets
+    ds = datasets.load_dataset(out)
+    return ds
+
+
+def test_filter_run_writes_dataset_rejected_and_report(corpus, tmp_path):
+    out = str(tmp_path / "out")
+    args = parse(["--input", corpus, "--src-lang", "en", "--tgt-lang", "de", "--output", out,
+                  "--splits", "train=0.8,test=0.2"])
+    report = common.run_pipeline(args, [ApplyStep(MinTokens())], command="test")
+    assert report["read"] == 40
+    assert report["rejected_by_reason"] == {"bad_columns": 1, "too_short": 1}
+    assert report["kept"] == 38 and report["identity_ok"]
+    assert json.load(open(os.path.join(out, "report.json")))["kept"] == 38
+    ds = read_rows(out)
+    assert set(ds) == {"train", "test"} and ds["train"].num_rows + ds["test"].num_rows == 38
+    assert ds["train"].num_rows == report["splits"]["train"]
+    row = ds["train"][0]
+    assert row["scores"]["ntok"] >= 2 and row["src_lang"] == "en"
+    rejected = [json.loads(l) for f in sorted(os.listdir(os.path.join(out, "rejected")))
+                for l in open(os.path.join(out, "rejected", f))]
+    assert {(r["stage"], r["reason"], r["loc"].rsplit(":", 1)[1]) for r in rejected} == {
+        ("read", "bad_columns", "8"), ("mintok", "too_short", "4")}
+    assert report["scores"]["ntok"]["count"] == 39  # kept + the scored rejection
+    assert os.path.exists(os.path.join(out, "report", "ntok.png"))
+    card = open(os.path.join(out, "README.md")).read()
+    assert "too_short" in card and "data/train-*.parquet" in card
+
+
+def test_expanding_stage_is_counted_as_created(corpus, tmp_path):
+    out = str(tmp_path / "out")
+    args = parse(["--input", corpus, "--output", out, "--output-format", "jsonl"])
+    report = common.run_pipeline(args, [ApplyStep(MinTokens()), ApplyStep(TwoVariants())], command="test")
+    assert report["kept"] == 76 and report["created"] == 38 and report["identity_ok"]
+    twice = [s for s in report["stages"] if s["name"] == "twice"][0]
+    assert twice == {"name": "twice", "in": 38, "out": 76, "rejected": 0,
+                     "rejected_by_reason": {}, "created": 38}
+
+
+def test_existing_output_needs_overwrite(corpus, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    with pytest.raises(common.CliError, match="--overwrite"):
+        common.run_pipeline(parse(["--input", corpus, "--output", str(out)]), [], command="test")
+
+
+def _ids(out):
+    import datasets
+    return sorted(datasets.load_dataset(out)["train"]["id"])
+
+
+@pytest.mark.parametrize("runner", ["multiprocess", "portable"])
+def test_same_output_on_other_runners(corpus, tmp_path, runner):
+    base = str(tmp_path / "direct")
+    common.run_pipeline(parse(["--input", corpus, "--output", base]), [ApplyStep(MinTokens())], command="t")
+    other = str(tmp_path / runner)
+    report = common.run_pipeline(parse(["--input", corpus, "--output", other, "--runner", runner,
+                                        "--workers", "2"]), [ApplyStep(MinTokens())], command="t")
+    assert report["identity_ok"] and report["kept"] == 38
+    assert _ids(other) == _ids(base)
