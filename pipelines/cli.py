@@ -14,6 +14,7 @@ import sys
 COMMANDS = {
     ("run", "filter"): "pipelines.filter",
     ("run", "backtranslate"): "pipelines.backtranslate",
+    ("run", "align"): "pipelines.align",
     ("run", "project"): "pipelines.project",
     ("run", "codeswitch"): "pipelines.codeswitch",
     ("run", "chain"): "pipelines.chain",
