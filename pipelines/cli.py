@@ -106,4 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the imported module, so its CliError is the one the
+    # command modules raise (python -m would otherwise load this file twice).
+    from pipelines.cli import main as _main
+    sys.exit(_main())
