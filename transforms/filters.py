@@ -3,10 +3,29 @@
 Scoring is kept apart from deciding (as in OpusFilter) so that scores stay on
 the record, the report can show their distributions, and thresholds can
 change without rescoring.
+
+Filters are built from plain keyword options (``build_filters`` takes the
+YAML-able mapping ``{filter_name: {option: value}}``).  A score a filter
+cannot compute (no target side, no alignment, no language code) is simply
+absent, and a missing score passes unless the filter was told to require it.
+
+``thresholds`` map a score to ``(op, value)`` with op ``">="`` or ``"<="``,
+or ``("between", (low, high))`` for two-sided bounds.
 """
 from __future__ import annotations
 
-from transforms.record import Record
+import inspect
+from typing import Iterable
+
+from transforms.langcodes import to_iso1
+from transforms.record import Record, Rejected
+from transforms.stage import Step
+
+SIDES = ("src", "tgt")
+
+
+class FilterConfigError(ValueError):
+    """An unknown filter, an unknown option or a bad option value."""
 
 
 class Filter:
@@ -27,5 +46,495 @@ class Filter:
     def score(self, record: Record) -> dict[str, float]:
         raise NotImplementedError
 
-    def accept(self, scores: dict[str, float]) -> tuple[bool, str | None]:
+    def score_batch(self, records: list[Record]) -> list[dict[str, float]]:
+        """Scores of many records; override where batching pays."""
+        return [self.score(r) for r in records]
+
+    def failures(self, scores: dict[str, float]) -> list[tuple[str, str]]:
+        """Every (reason, detail) the scores fail; empty when accepted."""
         raise NotImplementedError
+
+    def accept(self, scores: dict[str, float]) -> tuple[bool, str | None]:
+        fails = self.failures(scores)
+        return (False, fails[0][0]) if fails else (True, None)
+
+    def options(self) -> dict:
+        """The options this filter was built with (for origin/params)."""
+        return {k: getattr(self, k) for k in _option_names(type(self))}
+
+
+def _option_names(cls) -> list[str]:
+    sig = inspect.signature(cls.__init__)
+    return [p.name for p in sig.parameters.values()
+            if p.kind == p.KEYWORD_ONLY]
+
+
+def _check_range(name: str, lo, hi) -> None:
+    if lo is not None and hi is not None and lo > hi:
+        raise FilterConfigError(f"filter '{name}': minimum {lo} is above maximum {hi}")
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+# ---------------------------------------------------------------- langid ----
+
+class _LangidModel:
+    """langid.py's naive Bayes model, scored sparsely.
+
+    langid itself builds a dense 7480-feature vector per text and multiplies
+    it with the whole table; here only the features a text actually has are
+    gathered, which gives the same log-probabilities several times faster.
+    """
+
+    def __init__(self):
+        import numpy as np
+        from langid.langid import LanguageIdentifier, model
+
+        ident = LanguageIdentifier.from_modelstring(model, norm_probs=True)
+        self.ident = ident  # langid's own classifier, for comparison
+        self.np = np
+        self.nextmove = list(ident.tk_nextmove)
+        self.outputs = {s: np.asarray(v, dtype=np.int64)
+                        for s, v in ident.tk_output.items() if v}
+        self.ptc = np.asarray(ident.nb_ptc, dtype=np.float64)
+        self.pc = np.asarray(ident.nb_pc, dtype=np.float64)
+        self.classes = [str(c) for c in ident.nb_classes]
+        self.index = {c: i for i, c in enumerate(self.classes)}
+
+    def log_probs(self, text: str):
+        """Unnormalised log P(text, lang) for every langid language."""
+        np = self.np
+        nextmove, outputs = self.nextmove, self.outputs
+        counts: dict[int, int] = {}
+        state = 0
+        for byte in text.encode("utf-8"):
+            state = nextmove[(state << 8) + byte]
+            if state in outputs:
+                counts[state] = counts.get(state, 0) + 1
+        if not counts:
+            return self.pc.copy()
+        idx = np.concatenate([outputs[s] for s in counts])
+        weights = np.concatenate([np.full(len(outputs[s]), c, dtype=np.float64)
+                                  for s, c in counts.items()])
+        return weights @ self.ptc[idx] + self.pc
+
+
+_SHARED_MODEL: _LangidModel | None = None
+
+
+def langid_model() -> _LangidModel:
+    """The process-wide model: unpacking langid's model string takes seconds,
+    so every filter (and DoFn instance) in a worker process shares one."""
+    global _SHARED_MODEL
+    if _SHARED_MODEL is None:
+        _SHARED_MODEL = _LangidModel()
+    return _SHARED_MODEL
+
+
+class LangIdFilter(Filter):
+    """Language ID per side with langid.py.
+
+    Scores ``langid_src``/``langid_tgt``: probability that the side is in its
+    expected language (the record's src_lang/tgt_lang), among the candidate
+    languages; ``langid_src_other``/``langid_tgt_other``: the probability of
+    the most likely *other* candidate.  Candidates are ``languages`` (all 97
+    langid languages when not given) plus ``extra_languages`` plus the
+    record's own expected language.  A side whose code is missing or unknown
+    to langid is not scored (and so passes).
+
+    Decision: another language more likely than the expected one ->
+    ``wrong_language_src``/``wrong_language_tgt``; the expected one most likely
+    but below ``min_score`` -> ``low_langid_confidence``.
+    """
+
+    name = "langid"
+    score_ranges = {"langid_src": (0.0, 1.0), "langid_tgt": (0.0, 1.0),
+                    "langid_src_other": (0.0, 1.0), "langid_tgt_other": (0.0, 1.0)}
+    # With only two candidates most texts look "confidently" like one of them;
+    # these common languages keep the restriction honest.
+    DEFAULT_EXTRA = ("en", "de", "fr", "es", "it", "nl", "pt", "ru")
+
+    def __init__(self, *, min_score: float = 0.5, languages: list | None = None,
+                 extra_languages: list | None = DEFAULT_EXTRA):
+        if not 0.0 <= float(min_score) <= 1.0:
+            raise FilterConfigError(f"filter 'langid': min_score must be in [0, 1], got {min_score}")
+        self.min_score = float(min_score)
+        self.languages = [to_iso1(c) for c in languages] if languages else None
+        self.extra_languages = [to_iso1(c) for c in extra_languages] if extra_languages else []
+        self._model = None
+        self._cols: dict = {}
+
+    @property
+    def thresholds(self) -> dict:
+        return {"langid_src": (">=", self.min_score), "langid_tgt": (">=", self.min_score)}
+
+    def setup(self) -> None:
+        if self._model is None:
+            self._model = langid_model()
+            known = set(self._model.classes)
+            for code in (self.languages or []):
+                if code not in known:
+                    raise FilterConfigError(f"filter 'langid': language '{code}' unknown to langid")
+
+    def __getstate__(self):
+        # The model is loaded on the worker in setup(), never shipped.
+        state = dict(self.__dict__)
+        state["_model"] = None
+        state["_cols"] = {}
+        return state
+
+    def _columns(self, expected: str):
+        cols = self._cols.get(expected)
+        if cols is None:
+            index = self._model.index
+            if self.languages is None:
+                langs = set(index)
+            else:
+                langs = set(self.languages) | set(self.extra_languages) | {expected}
+            chosen = sorted(index[c] for c in langs if c in index)
+            cols = (self._model.np.asarray(chosen), chosen.index(index[expected]))
+            self._cols[expected] = cols
+        return cols
+
+    def side_probs(self, text: str, expected: str) -> tuple[float, float] | None:
+        """(P(expected), max P(other)) among the candidates, or None if langid
+        does not know ``expected``."""
+        self.setup()
+        if expected not in self._model.index:
+            return None
+        np = self._model.np
+        cols, pos = self._columns(expected)
+        lp = self._model.log_probs(text)[cols]
+        p = np.exp(lp - lp.max())
+        p /= p.sum()
+        p_exp = float(p[pos])
+        p[pos] = -1.0
+        return p_exp, float(p.max()) if len(p) > 1 else 0.0
+
+    def score(self, record: Record) -> dict[str, float]:
+        out = {}
+        for side in SIDES:
+            text = record.text(side)
+            expected = to_iso1(getattr(record, f"{side}_lang"))
+            if not text or not expected:
+                continue
+            probs = self.side_probs(text, expected)
+            if probs is None:
+                continue
+            out[f"langid_{side}"], out[f"langid_{side}_other"] = probs
+        return out
+
+    def failures(self, scores):
+        fails = []
+        for side in SIDES:
+            p = scores.get(f"langid_{side}")
+            if p is None:
+                continue
+            other = scores.get(f"langid_{side}_other", 0.0)
+            if other > p:
+                fails.append((f"wrong_language_{side}",
+                              f"{side} side looks like another language "
+                              f"(p={_fmt(other)} vs expected {_fmt(p)})"))
+            elif p < self.min_score:
+                fails.append(("low_langid_confidence",
+                              f"{side} side langid p={_fmt(p)} < {_fmt(self.min_score)}"))
+        return fails
+
+
+# ---------------------------------------------------------------- length ----
+
+class LengthFilter(Filter):
+    """Token and character bounds per side (tokens: ``record.tokens(side)``,
+    whitespace split when the record has text only).  Scores
+    ``len_tokens_src``, ``len_chars_src``, ``len_tokens_tgt``, ``len_chars_tgt``
+    (target only for parallel records).  Reasons ``too_short``, ``too_long``."""
+
+    name = "length"
+
+    def __init__(self, *, min_tokens: int | None = 1, max_tokens: int | None = 250,
+                 min_chars: int | None = 1, max_chars: int | None = 2000):
+        _check_range("length", min_tokens, max_tokens)
+        _check_range("length", min_chars, max_chars)
+        self.min_tokens, self.max_tokens = min_tokens, max_tokens
+        self.min_chars, self.max_chars = min_chars, max_chars
+        hi_t = float(max_tokens or 250) * 1.2
+        hi_c = float(max_chars or 2000) * 1.2
+        self.score_ranges = {f"len_{u}_{s}": (0.0, hi) for s in SIDES
+                             for u, hi in (("tokens", hi_t), ("chars", hi_c))}
+
+    @property
+    def thresholds(self) -> dict:
+        out = {}
+        for side in SIDES:
+            for unit, lo, hi in (("tokens", self.min_tokens, self.max_tokens),
+                                 ("chars", self.min_chars, self.max_chars)):
+                if lo is not None and hi is not None:
+                    out[f"len_{unit}_{side}"] = ("between", (lo, hi))
+                elif lo is not None:
+                    out[f"len_{unit}_{side}"] = (">=", lo)
+                elif hi is not None:
+                    out[f"len_{unit}_{side}"] = ("<=", hi)
+        return out
+
+    def score(self, record: Record) -> dict[str, float]:
+        out = {}
+        for side in SIDES:
+            text = record.text(side)
+            if text is None:
+                continue
+            out[f"len_tokens_{side}"] = float(len(record.tokens(side) or ()))
+            out[f"len_chars_{side}"] = float(len(text.strip()))
+        return out
+
+    def failures(self, scores):
+        fails = []
+        for side in SIDES:
+            for unit, lo, hi in (("tokens", self.min_tokens, self.max_tokens),
+                                 ("chars", self.min_chars, self.max_chars)):
+                n = scores.get(f"len_{unit}_{side}")
+                if n is None:
+                    continue
+                if lo is not None and n < lo:
+                    fails.append(("too_short", f"{side} has {int(n)} {unit} < {lo}"))
+                elif hi is not None and n > hi:
+                    fails.append(("too_long", f"{side} has {int(n)} {unit} > {hi}"))
+        return fails
+
+
+class LengthRatioFilter(Filter):
+    """Symmetric source/target length ratio: score ``length_ratio`` =
+    max(a, b) / min(a, b) over tokens (or characters with ``unit: chars``,
+    better for languages written without spaces).  Parallel records only;
+    reason ``length_ratio``."""
+
+    name = "length_ratio"
+    score_ranges = {"length_ratio": (1.0, 6.0)}
+
+    def __init__(self, *, max_ratio: float = 3.0, unit: str = "tokens"):
+        if unit not in ("tokens", "chars"):
+            raise FilterConfigError(f"filter 'length_ratio': unit must be tokens or chars, got {unit!r}")
+        if float(max_ratio) < 1.0:
+            raise FilterConfigError(f"filter 'length_ratio': max_ratio must be >= 1, got {max_ratio}")
+        self.max_ratio, self.unit = float(max_ratio), unit
+        self.score_ranges = {"length_ratio": (1.0, max(6.0, 2 * self.max_ratio))}
+
+    @property
+    def thresholds(self) -> dict:
+        return {"length_ratio": ("<=", self.max_ratio)}
+
+    def _len(self, record, side):
+        if self.unit == "chars":
+            return len((record.text(side) or "").strip())
+        return len(record.tokens(side) or ())
+
+    def score(self, record: Record) -> dict[str, float]:
+        if not record.is_parallel:
+            return {}
+        a, b = self._len(record, "src"), self._len(record, "tgt")
+        if min(a, b) == 0:
+            return {}  # empty sides are the step's business (empty_text)
+        return {"length_ratio": max(a, b) / min(a, b)}
+
+    def failures(self, scores):
+        r = scores.get("length_ratio")
+        if r is not None and r > self.max_ratio:
+            return [("length_ratio", f"{self.unit} ratio {_fmt(r)} > {_fmt(self.max_ratio)}")]
+        return []
+
+
+# ------------------------------------------------------------- alignment ----
+
+class AlignmentCoverageFilter(Filter):
+    """Share of words on both sides with at least one link in
+    ``record.alignment``: score ``align_coverage`` in [0, 1].  Records without
+    an alignment pass unscored, unless ``required`` (reason ``no_alignment``).
+    Reason ``low_alignment_coverage``."""
+
+    name = "alignment_coverage"
+    score_ranges = {"align_coverage": (0.0, 1.0)}
+
+    def __init__(self, *, min_coverage: float = 0.3, required: bool = False):
+        self.min_coverage, self.required = float(min_coverage), bool(required)
+
+    @property
+    def thresholds(self) -> dict:
+        return {"align_coverage": (">=", self.min_coverage)}
+
+    def score(self, record: Record) -> dict[str, float]:
+        if record.alignment is None or not record.is_parallel:
+            return {}
+        n_src = len(record.tokens("src") or ())
+        n_tgt = len(record.tokens("tgt") or ())
+        if n_src + n_tgt == 0:
+            return {}
+        src = {i for i, _ in record.alignment if i < n_src}
+        tgt = {j for _, j in record.alignment if j < n_tgt}
+        return {"align_coverage": (len(src) + len(tgt)) / (n_src + n_tgt)}
+
+    def failures(self, scores):
+        c = scores.get("align_coverage")
+        if c is None:
+            return [("no_alignment", "record has no word alignment")] if self.required else []
+        if c < self.min_coverage:
+            return [("low_alignment_coverage", f"coverage {_fmt(c)} < {_fmt(self.min_coverage)}")]
+        return []
+
+
+# ------------------------------------------------------------- roundtrip ----
+
+class RoundTripFilter(Filter):
+    """Thresholds the round-trip scores the back-translation stage stores in
+    ``record.scores`` (``rt_bleu``, ``rt_chrf``; sacrebleu's 0-100 scale).
+    A threshold of None switches that check off.  Records lacking the scores
+    pass, unless ``required`` (reason ``no_roundtrip_score``)."""
+
+    name = "roundtrip"
+    score_ranges = {"rt_bleu": (0.0, 100.0), "rt_chrf": (0.0, 100.0)}
+
+    def __init__(self, *, min_chrf: float | None = 30.0, min_bleu: float | None = None,
+                 required: bool = False):
+        self.min_chrf = None if min_chrf is None else float(min_chrf)
+        self.min_bleu = None if min_bleu is None else float(min_bleu)
+        self.required = bool(required)
+
+    @property
+    def thresholds(self) -> dict:
+        out = {}
+        if self.min_bleu is not None:
+            out["rt_bleu"] = (">=", self.min_bleu)
+        if self.min_chrf is not None:
+            out["rt_chrf"] = (">=", self.min_chrf)
+        return out
+
+    def score(self, record: Record) -> dict[str, float]:
+        return {k: record.scores[k] for k in ("rt_bleu", "rt_chrf") if k in record.scores}
+
+    def failures(self, scores):
+        fails = []
+        checks = [("rt_bleu", self.min_bleu, "low_roundtrip_bleu"),
+                  ("rt_chrf", self.min_chrf, "low_roundtrip_chrf")]
+        for key, lo, reason in checks:
+            if lo is None:
+                continue
+            v = scores.get(key)
+            if v is None:
+                if self.required:
+                    fails.append(("no_roundtrip_score", f"record has no {key}"))
+            elif v < lo:
+                fails.append((reason, f"{key} {_fmt(v)} < {_fmt(lo)}"))
+        return fails
+
+
+# -------------------------------------------------------------- registry ----
+
+FILTERS: dict[str, type[Filter]] = {
+    cls.name: cls for cls in (LangIdFilter, LengthFilter, LengthRatioFilter,
+                              AlignmentCoverageFilter, RoundTripFilter)
+}
+
+# What ``xlaug run filter`` applies when nothing is said.  Coverage and
+# round-trip only act on records that carry an alignment / rt scores.
+DEFAULT_CONFIG = {
+    "langid": {}, "length": {}, "length_ratio": {},
+    "alignment_coverage": {}, "roundtrip": {},
+}
+
+
+def build_filters(config: dict | None = None) -> list[Filter]:
+    """Filters from ``{name: {option: value}}`` (None -> DEFAULT_CONFIG).
+
+    A filter's value may be ``{}``/None/True (defaults) or False (left out).
+    Order follows the mapping; the first failing filter names the reason.
+    """
+    if config is None:
+        config = DEFAULT_CONFIG
+    if not isinstance(config, dict):
+        raise FilterConfigError(f"filters: expected a mapping of filter names to options, "
+                                f"got {type(config).__name__}")
+    out = []
+    for name, opts in config.items():
+        cls = FILTERS.get(name)
+        if cls is None:
+            raise FilterConfigError(f"unknown filter '{name}' (known: {', '.join(FILTERS)})")
+        if opts is False:
+            continue
+        if opts is None or opts is True:
+            opts = {}
+        if not isinstance(opts, dict):
+            raise FilterConfigError(f"filter '{name}': expected a mapping of options, got {opts!r}")
+        known = _option_names(cls)
+        for key in opts:
+            if key not in known:
+                raise FilterConfigError(f"filter '{name}': unknown option '{key}' "
+                                        f"(known: {', '.join(known)})")
+        try:
+            out.append(cls(**opts))
+        except (TypeError, ValueError) as e:
+            if isinstance(e, FilterConfigError):
+                raise
+            raise FilterConfigError(f"filter '{name}': bad option value: {e}") from None
+    return out
+
+
+# ------------------------------------------------------------------ step ----
+
+class FilterStep(Step):
+    """Scores every record with every filter (scores stay on the record),
+    then decides.  A record failing any filter becomes
+    ``Rejected(stage="filter", reason=<first failure>, detail=<all failures>)``;
+    an empty side gives ``empty_text`` before any scoring."""
+
+    name = "filter"
+
+    def __init__(self, filters: list[Filter] | None = None, batch_size: int = 256):
+        self.filters = build_filters() if filters is None else list(filters)
+        self.batch_size = batch_size
+        self.score_ranges = {}
+        self.thresholds = {}
+        for f in self.filters:
+            self.score_ranges.update(f.score_ranges)
+            self.thresholds.update(f.thresholds)
+
+    def setup(self) -> None:
+        for f in self.filters:
+            f.setup()
+
+    def process(self, record: Record) -> Iterable[Record | Rejected]:
+        return self.process_batch([record])
+
+    def process_batch(self, records: list[Record]) -> Iterable[Record | Rejected]:
+        todo = []
+        for record in records:
+            empty = _empty_side(record)
+            if empty:
+                yield Rejected.of(record, self.name, "empty_text", f"{empty} side is empty")
+            else:
+                todo.append(record)
+        if not todo:
+            return
+        per_filter = [f.score_batch(todo) for f in self.filters]
+        for i, record in enumerate(todo):
+            new = {}
+            for scores in per_filter:
+                new.update(scores[i])
+            if new:
+                record = record.with_scores(**new)
+            fails = [fail for f in self.filters for fail in f.failures(record.scores)]
+            if fails:
+                detail = "; ".join(f"{reason}: {text}" for reason, text in fails)
+                yield Rejected.of(record, self.name, fails[0][0], detail)
+            else:
+                yield record
+
+
+def _empty_side(record: Record) -> str | None:
+    src = record.text("src")
+    if src is None or not src.strip():
+        return "src"
+    tgt = record.text("tgt")
+    if tgt is not None and not tgt.strip():
+        return "tgt"
+    return None
+
