@@ -2,7 +2,8 @@ import pickle
 
 import pytest
 
-from transforms.filters import (AlignmentCoverageFilter, FilterConfigError, FilterStep,
+from transforms.filter_step import FilterStep
+from transforms.filters import (AlignmentCoverageFilter, FilterConfigError,
                                 LangIdFilter, LengthFilter, LengthRatioFilter, RoundTripFilter,
                                 build_filters)
 from transforms.langcodes import to_iso1
@@ -33,6 +34,11 @@ def test_language_codes_map_to_langid_codes():
     assert to_iso1("zho_Hans") == "zh"
     assert to_iso1("EN") == "en"
     assert to_iso1(None) is None
+
+
+def test_langid_language_table_matches_model(langid_filter):
+    from transforms.langcodes import LANGID_LANGUAGES
+    assert set(langid_filter._model.classes) == LANGID_LANGUAGES
 
 
 def test_langid_matches_langid_py_probabilities(langid_filter):
@@ -149,7 +155,7 @@ def test_build_filters_from_mapping_and_errors():
     with pytest.raises(FilterConfigError, match="minimum 9 is above maximum 3"):
         build_filters({"length": {"min_tokens": 9, "max_tokens": 3}})
     with pytest.raises(FilterConfigError, match="unknown to langid"):
-        build_filters({"langid": {"languages": ["en", "klingon"]}})[0].setup()
+        build_filters({"langid": {"languages": ["en", "klingon"]}})
 
 
 def test_filter_step_routes_with_reasons_and_keeps_scores():

@@ -4,6 +4,9 @@ Scoring is kept apart from deciding (as in OpusFilter) so that scores stay on
 the record, the report can show their distributions, and thresholds can
 change without rescoring.
 
+This module imports neither Beam nor langid at load time (the CLI reads its
+defaults); ``FilterStep`` in transforms/filter_step.py runs the filters.
+
 Filters are built from plain keyword options (``build_filters`` takes the
 YAML-able mapping ``{filter_name: {option: value}}``).  A score a filter
 cannot compute (no target side, no alignment, no language code) is simply
@@ -15,11 +18,9 @@ or ``("between", (low, high))`` for two-sided bounds.
 from __future__ import annotations
 
 import inspect
-from typing import Iterable
 
-from transforms.langcodes import to_iso1
-from transforms.record import Record, Rejected
-from transforms.stage import Step
+from transforms.langcodes import LANGID_LANGUAGES, to_iso1
+from transforms.record import Record
 
 SIDES = ("src", "tgt")
 
@@ -163,6 +164,10 @@ class LangIdFilter(Filter):
         self.min_score = float(min_score)
         self.languages = [to_iso1(c) for c in languages] if languages else None
         self.extra_languages = [to_iso1(c) for c in extra_languages] if extra_languages else []
+        for code in (self.languages or []) + self.extra_languages:
+            if code not in LANGID_LANGUAGES:
+                raise FilterConfigError(f"filter 'langid': language '{code}' unknown to langid "
+                                        f"(known: {' '.join(sorted(LANGID_LANGUAGES))})")
         self._model = None
         self._cols: dict = {}
 
@@ -173,10 +178,6 @@ class LangIdFilter(Filter):
     def setup(self) -> None:
         if self._model is None:
             self._model = langid_model()
-            known = set(self._model.classes)
-            for code in (self.languages or []):
-                if code not in known:
-                    raise FilterConfigError(f"filter 'langid': language '{code}' unknown to langid")
 
     def __getstate__(self):
         # The model is loaded on the worker in setup(), never shipped.
@@ -476,65 +477,3 @@ def build_filters(config: dict | None = None) -> list[Filter]:
                 raise
             raise FilterConfigError(f"filter '{name}': bad option value: {e}") from None
     return out
-
-
-# ------------------------------------------------------------------ step ----
-
-class FilterStep(Step):
-    """Scores every record with every filter (scores stay on the record),
-    then decides.  A record failing any filter becomes
-    ``Rejected(stage="filter", reason=<first failure>, detail=<all failures>)``;
-    an empty side gives ``empty_text`` before any scoring."""
-
-    name = "filter"
-
-    def __init__(self, filters: list[Filter] | None = None, batch_size: int = 256):
-        self.filters = build_filters() if filters is None else list(filters)
-        self.batch_size = batch_size
-        self.score_ranges = {}
-        self.thresholds = {}
-        for f in self.filters:
-            self.score_ranges.update(f.score_ranges)
-            self.thresholds.update(f.thresholds)
-
-    def setup(self) -> None:
-        for f in self.filters:
-            f.setup()
-
-    def process(self, record: Record) -> Iterable[Record | Rejected]:
-        return self.process_batch([record])
-
-    def process_batch(self, records: list[Record]) -> Iterable[Record | Rejected]:
-        todo = []
-        for record in records:
-            empty = _empty_side(record)
-            if empty:
-                yield Rejected.of(record, self.name, "empty_text", f"{empty} side is empty")
-            else:
-                todo.append(record)
-        if not todo:
-            return
-        per_filter = [f.score_batch(todo) for f in self.filters]
-        for i, record in enumerate(todo):
-            new = {}
-            for scores in per_filter:
-                new.update(scores[i])
-            if new:
-                record = record.with_scores(**new)
-            fails = [fail for f in self.filters for fail in f.failures(record.scores)]
-            if fails:
-                detail = "; ".join(f"{reason}: {text}" for reason, text in fails)
-                yield Rejected.of(record, self.name, fails[0][0], detail)
-            else:
-                yield record
-
-
-def _empty_side(record: Record) -> str | None:
-    src = record.text("src")
-    if src is None or not src.strip():
-        return "src"
-    tgt = record.text("tgt")
-    if tgt is not None and not tgt.strip():
-        return "tgt"
-    return None
-

@@ -5,6 +5,13 @@ back unchanged so the caller can decide what an unknown code means.
 """
 from __future__ import annotations
 
+# The languages of langid.py's built-in model (checked against langid 1.1.6).
+LANGID_LANGUAGES = frozenset(
+    "af am an ar as az be bg bn br bs ca cs cy da de dz el en eo es et eu fa fi fo fr ga gl "
+    "gu he hi hr ht hu hy id is it ja jv ka kk km kn ko ku ky la lb lo lt lv mg mk ml mn mr "
+    "ms mt nb ne nl nn no oc or pa pl ps pt qu ro ru rw se si sk sl sq sr sv sw ta te th tl "
+    "tr ug uk ur vi vo wa xh zh zu".split())
+
 # ISO 639-3 (and 639-2/B, and the macro-language members NLLB uses) -> 639-1,
 # for the 97 languages of langid.py's built-in model.
 _THREE_TO_TWO = {
