@@ -50,6 +50,16 @@ def test_langid_matches_langid_py_probabilities(langid_filter):
         assert other == pytest.approx(max(v for k, v in ranked.items() if k != lang), rel=1e-6, abs=1e-12)
 
 
+def test_langid_batch_scores_equal_single_scores(langid_filter):
+    records = [rec(id="a"), rec(id="b", src=NL, tgt=FR), rec(id="c", src="ok", tgt_lang="fra_Latn", tgt=FR),
+               rec(id="d", tgt=None, tgt_lang=None)]
+    batch = langid_filter.score_batch(records)
+    for r, scores in zip(records, batch):
+        single = langid_filter.side_probs(r.src_text, r.src_lang)
+        assert scores["langid_src"] == pytest.approx(single[0], rel=1e-9, abs=1e-15)
+    assert batch[2]["langid_tgt"] > 0.9 and "langid_tgt" not in batch[3]
+
+
 def test_langid_accepts_correct_pair(langid_filter):
     scores = langid_filter.score(rec())
     assert scores["langid_src"] > 0.9 and scores["langid_tgt"] > 0.9

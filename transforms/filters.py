@@ -82,11 +82,14 @@ def _fmt(x: float) -> str:
 # ---------------------------------------------------------------- langid ----
 
 class _LangidModel:
-    """langid.py's naive Bayes model, scored sparsely.
+    """langid.py's naive Bayes model, folded per tokenizer state.
 
-    langid itself builds a dense 7480-feature vector per text and multiplies
-    it with the whole table; here only the features a text actually has are
-    gathered, which gives the same log-probabilities several times faster.
+    langid builds a dense 7480-feature count vector per text and multiplies it
+    with the feature x language table.  The sum is linear, so each state of
+    its byte automaton can carry the summed log-probabilities of the features
+    it emits: a text's scores are then the sum of the rows of the states it
+    passes through, and a whole batch is one gather plus one segmented sum.
+    Same numbers as langid, many times cheaper.
     """
 
     def __init__(self):
@@ -97,29 +100,41 @@ class _LangidModel:
         self.ident = ident  # langid's own classifier, for comparison
         self.np = np
         self.nextmove = list(ident.tk_nextmove)
-        self.outputs = {s: np.asarray(v, dtype=np.int64)
-                        for s, v in ident.tk_output.items() if v}
-        self.ptc = np.asarray(ident.nb_ptc, dtype=np.float64)
+        ptc = np.asarray(ident.nb_ptc, dtype=np.float64)
+        n_states = max(max(self.nextmove), max(ident.tk_output)) + 1
+        table = np.zeros((n_states, ptc.shape[1]), dtype=np.float64)
+        for state, feats in ident.tk_output.items():
+            if feats:
+                table[state] = ptc[list(feats)].sum(axis=0)
+        self.table = table
         self.pc = np.asarray(ident.nb_pc, dtype=np.float64)
         self.classes = [str(c) for c in ident.nb_classes]
         self.index = {c: i for i, c in enumerate(self.classes)}
 
-    def log_probs(self, text: str):
-        """Unnormalised log P(text, lang) for every langid language."""
+    def log_probs_batch(self, texts: list[str]):
+        """(len(texts), n_langs) unnormalised log P(text, lang)."""
         np = self.np
-        nextmove, outputs = self.nextmove, self.outputs
-        counts: dict[int, int] = {}
-        state = 0
-        for byte in text.encode("utf-8"):
-            state = nextmove[(state << 8) + byte]
-            if state in outputs:
-                counts[state] = counts.get(state, 0) + 1
-        if not counts:
-            return self.pc.copy()
-        idx = np.concatenate([outputs[s] for s in counts])
-        weights = np.concatenate([np.full(len(outputs[s]), c, dtype=np.float64)
-                                  for s, c in counts.items()])
-        return weights @ self.ptc[idx] + self.pc
+        nextmove = self.nextmove
+        states: list[int] = []
+        starts = []
+        for text in texts:
+            starts.append(len(states))
+            state = 0
+            for byte in text.encode("utf-8"):
+                state = nextmove[(state << 8) + byte]
+                states.append(state)
+        out = np.tile(self.pc, (len(texts), 1))
+        if not states:
+            return out
+        rows = self.table[np.asarray(states, dtype=np.int64)]
+        starts_arr = np.asarray(starts, dtype=np.int64)
+        lengths = np.diff(np.append(starts_arr, len(states)))
+        nonempty = lengths > 0
+        out[nonempty] += np.add.reduceat(rows, starts_arr[nonempty], axis=0)
+        return out
+
+    def log_probs(self, text: str):
+        return self.log_probs_batch([text])[0]
 
 
 _SHARED_MODEL: _LangidModel | None = None
@@ -199,32 +214,46 @@ class LangIdFilter(Filter):
             self._cols[expected] = cols
         return cols
 
+    def _probs(self, texts: list[str], expected: str):
+        """(P(expected), max P(other)) arrays for texts, among the candidates."""
+        np = self._model.np
+        cols, pos = self._columns(expected)
+        lp = self._model.log_probs_batch(texts)[:, cols]
+        p = np.exp(lp - lp.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        p_exp = p[:, pos].copy()
+        p[:, pos] = -1.0
+        other = p.max(axis=1) if len(cols) > 1 else np.zeros(len(texts))
+        return p_exp, other
+
     def side_probs(self, text: str, expected: str) -> tuple[float, float] | None:
         """(P(expected), max P(other)) among the candidates, or None if langid
         does not know ``expected``."""
         self.setup()
+        expected = to_iso1(expected)
         if expected not in self._model.index:
             return None
-        np = self._model.np
-        cols, pos = self._columns(expected)
-        lp = self._model.log_probs(text)[cols]
-        p = np.exp(lp - lp.max())
-        p /= p.sum()
-        p_exp = float(p[pos])
-        p[pos] = -1.0
-        return p_exp, float(p.max()) if len(p) > 1 else 0.0
+        p_exp, other = self._probs([text], expected)
+        return float(p_exp[0]), float(other[0])
 
     def score(self, record: Record) -> dict[str, float]:
-        out = {}
-        for side in SIDES:
-            text = record.text(side)
-            expected = to_iso1(getattr(record, f"{side}_lang"))
-            if not text or not expected:
-                continue
-            probs = self.side_probs(text, expected)
-            if probs is None:
-                continue
-            out[f"langid_{side}"], out[f"langid_{side}_other"] = probs
+        return self.score_batch([record])[0]
+
+    def score_batch(self, records: list[Record]) -> list[dict[str, float]]:
+        self.setup()
+        out: list[dict[str, float]] = [{} for _ in records]
+        jobs: dict[str, list] = {}  # expected language -> [(record index, side, text)]
+        for i, record in enumerate(records):
+            for side in SIDES:
+                text = record.text(side)
+                expected = to_iso1(getattr(record, f"{side}_lang"))
+                if text and expected in LANGID_LANGUAGES:
+                    jobs.setdefault(expected, []).append((i, side, text))
+        for expected, items in jobs.items():
+            p_exp, other = self._probs([t for _, _, t in items], expected)
+            for k, (i, side, _) in enumerate(items):
+                out[i][f"langid_{side}"] = float(p_exp[k])
+                out[i][f"langid_{side}_other"] = float(other[k])
         return out
 
     def failures(self, scores):

@@ -5,6 +5,8 @@ back unchanged so the caller can decide what an unknown code means.
 """
 from __future__ import annotations
 
+import functools
+
 # The languages of langid.py's built-in model (checked against langid 1.1.6).
 LANGID_LANGUAGES = frozenset(
     "af am an ar as az be bg bn br bs ca cs cy da de dz el en eo es et eu fa fi fo fr ga gl "
@@ -40,6 +42,7 @@ _THREE_TO_TWO = {
 }
 
 
+@functools.lru_cache(maxsize=1024)
 def to_iso1(code: str | None) -> str | None:
     """``deu_Latn`` / ``deu`` / ``__de__`` / ``de-AT`` -> ``de``; None stays None.
 
