@@ -21,6 +21,8 @@ class FilterStep(Step):
     def __init__(self, filters: list[Filter] | None = None, batch_size: int = 256):
         self.filters = build_filters() if filters is None else list(filters)
         self.batch_size = batch_size
+        # langid scores a batch in lock-step: small batches waste that.
+        self.min_batch_size = max(1, batch_size // 2)
         self.score_ranges = {}
         self.thresholds = {}
         for f in self.filters:
