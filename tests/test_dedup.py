@@ -93,3 +93,12 @@ def test_dedup_off_passes_everything():
 def test_dedup_rejects_bad_mode():
     with pytest.raises(ValueError, match="dedup mode"):
         Dedup("fuzzy")
+
+
+def test_pack_round_trip_keeps_every_field():
+    from transforms.dedup import pack, unpack
+    r = Record(id="7", src_lang="en", tgt_lang="de", src_text="a b", tgt_text="x y",
+               src_tokens=("a", "b"), tgt_tokens=("x", "y"), src_labels=("B-PER", "O"),
+               alignment=((0, 0), (1, 1)), link_scores=(0.9, 0.8), scores={"langid_src": 0.99},
+               origin=({"stage": "read", "model": None, "params": {"file": "f"}},), loc="f:3")
+    assert unpack(pack(r)) == r
