@@ -60,6 +60,16 @@ def test_langid_batch_scores_equal_single_scores(langid_filter):
     assert batch[2]["langid_tgt"] > 0.9 and "langid_tgt" not in batch[3]
 
 
+def test_langid_long_and_empty_texts_in_one_batch(langid_filter):
+    model = langid_filter._model
+    texts = [EN * 80, DE, "", NL * 3, "x"]  # the first is walked alone (> 4096 bytes)
+    assert len(texts[0].encode()) > model.LOCKSTEP_MAX_BYTES
+    batch = model.log_probs_batch(texts)
+    for text, row in zip(texts, batch):
+        ref = model.ident.nb_classprobs(model.ident.instance2fv(text))
+        assert row == pytest.approx(ref, rel=1e-9, abs=1e-6)
+
+
 def test_langid_accepts_correct_pair(langid_filter):
     scores = langid_filter.score(rec())
     assert scores["langid_src"] > 0.9 and scores["langid_tgt"] > 0.9

@@ -96,6 +96,9 @@ class _LangidModel:
     # Python beats one numpy call per byte position (measured: ~1 us per byte
     # in Python against ~15 us per numpy step).
     LOCKSTEP_MIN_ROWS = 16
+    # Longer texts are walked alone, so one huge line cannot blow the
+    # texts x longest-text matrices up.
+    LOCKSTEP_MAX_BYTES = 4096
 
     def __init__(self):
         import numpy as np
@@ -123,25 +126,58 @@ class _LangidModel:
 
     def log_probs_batch(self, texts: list[str], cols=None):
         """(len(texts), n_langs) unnormalised log P(text, lang); only the
-        language columns ``cols`` (indices into ``classes``) when given.
-
-        The automaton runs over all texts in lock-step (one numpy step per
-        byte position instead of one Python step per byte); then each text's
-        (state, count) pairs pick and weight the folded rows."""
+        language columns ``cols`` (indices into ``classes``) when given."""
         np = self.np
         n = len(texts)
         table, pc = self._columns(cols)
         out = np.tile(pc, (n, 1))
         encoded = [t.encode("utf-8") for t in texts]
         lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=n)
+        rows, seen = [], []
+        # Very long texts walk alone: a lock-step matrix is texts x longest.
+        for i in np.flatnonzero(lengths > self.LOCKSTEP_MAX_BYTES):
+            path = self._walk(encoded[i], 0)
+            rows.append(np.full(len(path), i, dtype=np.int64))
+            seen.append(np.asarray(path, dtype=np.int64))
+        short = np.flatnonzero((lengths <= self.LOCKSTEP_MAX_BYTES) & (lengths > 0))
+        if len(short):
+            r, st = self._walk_lockstep([encoded[i] for i in short], lengths[short])
+            rows.append(short[r])
+            seen.append(st)
+        if not rows:
+            return out
+        rows, seen = np.concatenate(rows), np.concatenate(seen)
+        emits = self.emits[seen]
+        keys, counts = np.unique(rows[emits] * self.n_states + seen[emits], return_counts=True)
+        if len(keys) == 0:
+            return out
+        text_of, state_of = np.divmod(keys, self.n_states)
+        contrib = table[state_of] * counts[:, None]
+        starts = np.flatnonzero(np.r_[True, text_of[1:] != text_of[:-1]])
+        out[text_of[starts]] += np.add.reduceat(contrib, starts, axis=0)
+        return out
+
+    def _walk(self, data: bytes, state: int) -> list[int]:
+        """The automaton's states over ``data``, one Python step per byte."""
+        move = self.nextmove_array
+        path = []
+        for byte in data:
+            state = move[(state << 8) + byte]
+            path.append(state)
+        return path
+
+    def _walk_lockstep(self, encoded: list[bytes], lengths):
+        """(text index, state) for every byte of every text, all texts
+        stepped together: one numpy step per byte position instead of one
+        Python step per byte."""
+        np = self.np
+        n = len(encoded)
         # Longest first, so at byte position t the texts still running are a
         # prefix and one long text does not make every row step to its end.
         order = np.argsort(-lengths, kind="stable")
         encoded = [encoded[i] for i in order]
         lengths = lengths[order]
-        width = int(lengths[0]) if n else 0
-        if width == 0:
-            return out
+        width = int(lengths[0])
         valid = np.arange(width)[None, :] < lengths[:, None]
         data = np.zeros((n, width), dtype=np.int64)
         data[valid] = np.frombuffer(b"".join(encoded), dtype=np.uint8)  # row-major = joined order
@@ -155,27 +191,13 @@ class _LangidModel:
             state[:k] = nextmove[(state[:k] << 8) | data[:k, t]]
             states[:k, t] = state[:k]
             t += 1
-        # The few long texts left: a plain loop per text is cheaper than a
+        # The few long texts left: stepping them alone is cheaper than a
         # numpy call per byte position.
-        move = self.nextmove_array
         for i in range(running[t] if t < width else 0):
-            st = int(state[i])
-            path = []
-            for byte in encoded[i][t:]:
-                st = move[(st << 8) + byte]
-                path.append(st)
+            path = self._walk(encoded[i][t:], int(state[i]))
             states[i, t:t + len(path)] = path
         rows = np.broadcast_to(order[:, None], (n, width))[valid]
-        seen = states[valid]
-        emits = self.emits[seen]
-        keys, counts = np.unique(rows[emits] * self.n_states + seen[emits], return_counts=True)
-        if len(keys) == 0:
-            return out
-        text_of, state_of = np.divmod(keys, self.n_states)
-        contrib = table[state_of] * counts[:, None]
-        starts = np.flatnonzero(np.r_[True, text_of[1:] != text_of[:-1]])
-        out[text_of[starts]] += np.add.reduceat(contrib, starts, axis=0)
-        return out
+        return rows, states[valid]
 
     def log_probs(self, text: str):
         return self.log_probs_batch([text])[0]
