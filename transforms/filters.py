@@ -59,10 +59,6 @@ class Filter:
         fails = self.failures(scores)
         return (False, fails[0][0]) if fails else (True, None)
 
-    def options(self) -> dict:
-        """The options this filter was built with (for origin/params)."""
-        return {k: getattr(self, k) for k in _option_names(type(self))}
-
 
 def _option_names(cls) -> list[str]:
     sig = inspect.signature(cls.__init__)
