@@ -123,7 +123,8 @@ def test_length_bounds():
     # Tokens win over text when the record has them.
     s = f.score(rec(src="ab", src_tokens=("a", "b", "c")))
     assert s["len_tokens_src"] == 3
-    assert f.thresholds["len_tokens_src"] == ("between", (3, 5))
+    assert f.thresholds["len_tokens_src"] == ("<=", 5)
+    assert LengthFilter(max_tokens=None).thresholds["len_tokens_src"] == (">=", 1)
 
 
 def test_length_ratio():

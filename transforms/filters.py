@@ -12,8 +12,8 @@ YAML-able mapping ``{filter_name: {option: value}}``).  A score a filter
 cannot compute (no target side, no alignment, no language code) is simply
 absent, and a missing score passes unless the filter was told to require it.
 
-``thresholds`` map a score to ``(op, value)`` with op ``">="`` or ``"<="``,
-or ``("between", (low, high))`` for two-sided bounds.
+``thresholds`` map a score to one ``(op, value)``, op ``">="`` or ``"<="``
+(for two-sided length bounds, the upper one), for the report's histograms.
 """
 from __future__ import annotations
 
@@ -374,12 +374,12 @@ class LengthFilter(Filter):
         for side in SIDES:
             for unit, lo, hi in (("tokens", self.min_tokens, self.max_tokens),
                                  ("chars", self.min_chars, self.max_chars)):
-                if lo is not None and hi is not None:
-                    out[f"len_{unit}_{side}"] = ("between", (lo, hi))
+                # One (op, value) per score (the stage contract): the upper
+                # bound, which is the one that bites; the lower when alone.
+                if hi is not None:
+                    out[f"len_{unit}_{side}"] = ("<=", hi)
                 elif lo is not None:
                     out[f"len_{unit}_{side}"] = (">=", lo)
-                elif hi is not None:
-                    out[f"len_{unit}_{side}"] = ("<=", hi)
         return out
 
     def score(self, record: Record) -> dict[str, float]:
