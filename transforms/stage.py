@@ -92,8 +92,11 @@ class ApplyStep(beam.PTransform):
 
     def expand(self, pcoll):
         if self.step.batch_size > 1:
+            # A step may ask for full batches (min_batch_size): BatchElements
+            # otherwise starts every bundle at 1 and grows slowly.
             pcoll = pcoll | "Batch" >> beam.BatchElements(
-                min_batch_size=1, max_batch_size=self.step.batch_size)
+                min_batch_size=getattr(self.step, "min_batch_size", 1),
+                max_batch_size=self.step.batch_size)
         outs = pcoll | "Process" >> beam.ParDo(_StepDoFn(self.step)).with_outputs(REJECTED, main="kept")
         return StageOutput(outs.kept, outs[REJECTED])
 

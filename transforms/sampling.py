@@ -1,0 +1,114 @@
+"""Exponential-smoothing sampling for multilingual corpora.
+
+A language (or pair) i with n_i of N records has share p_i = n_i / N; the
+target share is q_i ∝ n_i ** alpha (alpha = 1 keeps the corpus as it is,
+alpha = 0 makes all languages equal, 0.3-0.7 is the usual range).  Sampling
+here only *drops* records: language i is kept with probability
+r_i = (q_i / p_i) / max_j (q_j / p_j), so the least over-represented language
+keeps everything and the expected share after sampling is exactly q_i.
+
+Each record's coin comes from a hash of (seed, record id): the same seed gives
+the same records on every runner and in every bundle order.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import apache_beam as beam
+
+from transforms.record import Record, Rejected
+from transforms.stage import REJECTED, StageOutput
+
+BY = ("pair", "src", "tgt")
+UNKNOWN = "und"
+
+
+def sample_key(record: Record, by: str = "pair") -> str:
+    """The group a record is counted in: ``en-de`` (pair), ``en`` (src) or ``de`` (tgt)."""
+    src = record.src_lang or UNKNOWN
+    tgt = record.tgt_lang or UNKNOWN
+    if by == "src":
+        return src
+    if by == "tgt":
+        return tgt
+    return f"{src}-{tgt}" if record.tgt_lang or record.is_parallel else src
+
+
+def smoothed_shares(counts: dict, alpha: float) -> dict:
+    """{key: n} -> {key: {"n", "share_before", "share_after", "keep_prob"}}.
+
+    ``share_after`` is the expected share after sampling (= q_i)."""
+    counts = {k: int(n) for k, n in counts.items() if n > 0}
+    total = sum(counts.values())
+    if not total:
+        return {}
+    weights = {k: n ** alpha for k, n in counts.items()}
+    wsum = sum(weights.values())
+    ratio = {k: (weights[k] / wsum) / (n / total) for k, n in counts.items()}
+    top = max(ratio.values())
+    return {k: {"n": n, "share_before": n / total, "share_after": weights[k] / wsum,
+                "keep_prob": min(1.0, ratio[k] / top)}
+            for k, n in sorted(counts.items())}
+
+
+def coin(seed: int, record_id: str) -> float:
+    """A uniform number in [0, 1) fixed by seed and id."""
+    h = hashlib.blake2b(f"{seed}\x00{record_id}".encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(h, "big") / 2.0 ** 64
+
+
+def decide(record: Record, table: dict, seed: int, by: str, stage: str = "sampling"):
+    """The record itself, or a ``sampled_out`` Rejected."""
+    key = sample_key(record, by)
+    p = table[key]["keep_prob"] if key in table else 1.0
+    if p >= 1.0 or coin(seed, record.id) < p:
+        return record
+    return Rejected.of(record, stage, "sampled_out",
+                       f"{key}: keep probability {p:.3g} (alpha sampling)")
+
+
+class _Decide(beam.DoFn):
+    def __init__(self, seed, by, stage):
+        self.seed, self.by, self.stage = seed, by, stage
+
+    def process(self, record, table):
+        item = decide(record, table, self.seed, self.by, self.stage)
+        if isinstance(item, Rejected):
+            yield beam.pvalue.TaggedOutput(REJECTED, item)
+        else:
+            yield item
+
+
+class Sampling(beam.PTransform):
+    """Down-sample to smoothed language shares; returns ``StageOutput``.
+
+    After the transform is applied, ``self.shares`` is a PCollection holding
+    one dict ``{key: {"n", "share_before", "share_after", "keep_prob"}}``
+    (``share_after`` is the expected share) for the report.
+    """
+
+    score_ranges: dict = {}
+    thresholds: dict = {}
+
+    def __init__(self, alpha: float, seed: int = 0, by: str = "pair", name: str = "sampling"):
+        if alpha is None or float(alpha) < 0:
+            raise ValueError(f"sampling alpha must be >= 0, got {alpha}")
+        if by not in BY:
+            raise ValueError(f"sampling by must be one of {', '.join(BY)}, got {by!r}")
+        super().__init__(label=name)
+        self.alpha, self.seed, self.by, self.name = float(alpha), int(seed), by, name
+        self.shares = None
+
+    def expand(self, pcoll):
+        alpha, by = self.alpha, self.by
+        counts = (pcoll
+                  | "LangKey" >> beam.Map(lambda r: sample_key(r, by))
+                  | "Count" >> beam.combiners.Count.PerElement())
+        table = (counts
+                 | "ToDict" >> beam.combiners.ToDict()
+                 | "Shares" >> beam.Map(lambda c: smoothed_shares(c, alpha)))
+        self.shares = table
+        outs = pcoll | "Decide" >> beam.ParDo(
+            _Decide(self.seed, by, self.name), beam.pvalue.AsSingleton(table)
+        ).with_outputs(REJECTED, main="kept")
+        return StageOutput(outs.kept, outs[REJECTED])
