@@ -10,6 +10,7 @@ import uuid
 
 import apache_beam as beam
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing import test_pipeline
 
 from transforms.backtranslate import BackTranslate, Seq2SeqHandler
@@ -34,12 +35,14 @@ def _collect(item, tag):
     _SINK[tag].append(item)
 
 
-def run_stage(records, stage):
-    """Run ``stage`` on the in-process local runner; returns (kept, rejected) lists.
+def run_stage(records, stage, *options):
+    """Run ``stage`` on an in-process local runner; returns (kept, rejected) lists.
 
-    DoFns are pickled, so results are gathered in this module's global sink."""
+    DoFns are pickled, so results are gathered in this module's global sink
+    (LOOPBACK workers run in this process too)."""
     tag = uuid.uuid4().hex
-    with test_pipeline.TestPipeline(runner="BundleBasedDirectRunner") as p:
+    runner = "PortableRunner" if options else "BundleBasedDirectRunner"
+    with test_pipeline.TestPipeline(runner=runner, options=PipelineOptions(list(options))) as p:
         out = p | beam.Create(records) | stage
         out.kept | "k" >> beam.Map(_collect, tag + "k")
         out.rejected | "r" >> beam.Map(_collect, tag + "r")
@@ -296,6 +299,10 @@ def test_stage_sampling_deterministic_and_round_trip(tiny_seq2seq):
     second = run(list(reversed(records)))
     assert set(first) == {f"s{i}-bt{k}" for i in range(4) for k in (1, 2)}
     assert {k: r.tgt_text for k, r in first.items()} == {k: r.tgt_text for k, r in second.items()}
+    # The portable runner (what Dataflow/Flink/Spark use) draws the same samples.
+    stage = BackTranslate(tiny_seq2seq, "en", "de", decoding=dec, max_batch_size=3)
+    portable, _ = run_stage(records, stage, "--job_endpoint=embed", "--environment_type=LOOPBACK")
+    assert {r.id: r.tgt_text for r in portable} == {k: r.tgt_text for k, r in first.items()}
     for r in first.values():
         assert 0 <= r.scores["rt_bleu"] <= 100 and 0 <= r.scores["rt_chrf"] <= 100
         assert [o["stage"] for o in r.origin] == ["backtranslate", "round_trip"]
