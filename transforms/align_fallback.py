@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from transforms.project import simple_tokenize
 from transforms.record import Record, Rejected
 from transforms.stage import Step
 
@@ -120,7 +121,13 @@ class AlignWordsStep(Step):
     def process_batch(self, records):
         todo = []
         for r in records:
-            src, tgt = r.tokens("src"), r.tokens("tgt")
+            if r.text("tgt") is None:
+                yield Rejected.of(r, self.name, "no_target",
+                                  "record has no target text: give a parallel input or a translation step")
+                continue
+            # Untokenised text (e.g. MT output) is split off its punctuation.
+            src, tgt = (r.tokens(side) if getattr(r, f"{side}_tokens") is not None
+                        else simple_tokenize(r.text(side)) for side in ("src", "tgt"))
             if not src or not tgt:
                 yield Rejected.of(r, self.name, "empty_text", "src or tgt side has no tokens")
             else:
