@@ -319,3 +319,31 @@ def test_europarl_projection_f1_floor(real_encoder, shared_data, tmp_path, capsy
     out = capsys.readouterr().out.strip().splitlines()
     assert rc == 0
     assert float(out[-1].split("=")[1]) >= 0.90
+
+
+def test_translate_test_chain_labels_the_original(tiny_encoder, tiny_tagger):
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+    from pipelines.project import build_stages
+
+    args = _parse(["run", "project", "--input", "x", "--output", "y", "--align-model", tiny_encoder,
+                   "--layer", "2", "--mode", "translate-test", "--tagger-model", tiny_tagger,
+                   "--on-missing", "drop", "--threads", "1"])
+    # src: the original (unlabelled) text, tgt: its translation into English
+    records = [Record(id=str(i), src_text="Angela Merkel besuchte gestern Paris.",
+                      tgt_text="Angela Merkel visited Paris yesterday.") for i in range(4)]
+    with TestPipeline(runner="BundleBasedDirectRunner") as p:
+        pc = p | beam.Create(records)
+        rejected = []
+        for stage in build_stages(args):
+            out = pc | stage
+            pc = out.kept
+            rejected.append(out.rejected)
+
+        def check(r):
+            spans_from_bio(r.src_labels, strict=True)
+            return (r.id, r.src_tokens[-1], len(r.src_labels), r.scores["proj_spans_src"] == len(
+                spans_from_bio(r.tgt_labels)))
+        assert_that(pc | beam.Map(check), equal_to([(str(i), ".", 6, True) for i in range(4)]), label="kept")
+        assert_that(rejected | beam.Flatten(), equal_to([]), label="rejected")
