@@ -14,6 +14,10 @@ DESCRIPTION = HELP + ". Last line: F1=<value>."
 DEFAULT_LAYER = 7
 DEFAULT_METHOD = "itermax"
 DEFAULT_GAP = 1
+try:  # the batched aligner's methods once it is merged (a light module)
+    from transforms.align_defaults import METHODS as ALIGN_METHODS
+except ImportError:  # the simalign fallback's
+    ALIGN_METHODS = ("argmax", "itermax", "match", "fwd", "rev")
 
 
 def add_policy_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,7 +37,7 @@ def add_aligner_arguments(p: argparse.ArgumentParser, model_flag: str = "--model
     g.add_argument(model_flag, dest="align_model", required=True,
                    help="encoder for alignment: hub id or local directory")
     g.add_argument("--layer", type=int, default=DEFAULT_LAYER, help="encoder layer whose embeddings align")
-    g.add_argument("--method", default=DEFAULT_METHOD, choices=["argmax", "itermax", "match", "fwd", "rev"],
+    g.add_argument("--method", default=DEFAULT_METHOD, choices=ALIGN_METHODS,
                    help="link extraction (SimAlign methods)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda")
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")

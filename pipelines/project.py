@@ -40,8 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--on-missing", choices=["reject", "drop"], default="reject",
                    help="a span that cannot be projected rejects the record (reason unprojectable_entity, "
                         "overlapping_entities, low_confidence) or is dropped and counted in scores")
-    g.add_argument("--tag-scheme", choices=["bio", "pos"], default="bio",
-                   help="bio: labels are BIO spans (NER); pos: per-token tags")
+    if "--tag-scheme" not in p._option_string_actions:  # common's input options may declare it (bio|any)
+        g.add_argument("--tag-scheme", choices=["bio", "pos", "any"], default="bio",
+                       help="bio: labels are BIO spans (NER), projected as spans; "
+                            "pos/any: per-token tags, projected token by token")
     g.add_argument("--tag-rule", choices=["majority", "first"], default="majority",
                    help="pos: tag of a target word linked to several source words")
     g.add_argument("--fill-tag", default="X", help="pos: tag for target words with no link")
@@ -92,7 +94,8 @@ def build_stages(args) -> list:
                                            device=args.device, batch_size=args.align_batch_size,
                                            threads=args.threads)))
     stages.append(ApplyStep(ProjectStep(policy, from_side="src" if args.mode == "translate-train" else "tgt",
-                                        tag_scheme=args.tag_scheme, tag_rule=args.tag_rule,
+                                        tag_scheme="bio" if args.tag_scheme == "bio" else "pos",
+                                        tag_rule=args.tag_rule,
                                         fill_tag=args.fill_tag, strict_bio=args.strict_bio)))
     return stages
 

@@ -112,6 +112,11 @@ class AlignWordsStep(Step):
         self.device, self.batch_size, self.threads = device, batch_size, threads
         self._aligner = None
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_aligner"] = None  # the model never travels; each worker loads its own
+        return state
+
     def setup(self):
         if self._aligner is None:
             cls = aligner_class()

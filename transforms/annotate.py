@@ -26,6 +26,11 @@ class AnnotateStep(Step):
         self.device, self.threads = device, threads
         self._tok = self._net = None
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_tok"] = state["_net"] = None  # each worker loads its own model
+        return state
+
     def setup(self):
         if self._net is not None:
             return
