@@ -66,10 +66,11 @@ def _translate_stages(args) -> list:
                        "which is not in this build; give a parallel input instead") from None
     # Its options with their defaults, overlaid with ours, its --model = ours.
     bt_parser = argparse.ArgumentParser(add_help=False)
-    backtranslate.add_arguments(bt_parser)
+    getattr(backtranslate, "add_model_arguments", backtranslate.add_arguments)(bt_parser)
     ns = argparse.Namespace(**{a.dest: a.default for a in bt_parser._actions if a.dest != "help"})
     for k, v in vars(args).items():
-        setattr(ns, k, v)
+        if v is not None or not hasattr(ns, k):  # an unset option of ours keeps its default there
+            setattr(ns, k, v)
     ns.model = args.translate_model
     return list(backtranslate.build_stages(ns))
 
@@ -107,6 +108,8 @@ def main(args) -> int:
         raise CliError("--gap must be >= 0")
     if args.layer < 0:
         raise CliError("--layer must be >= 0")
+    if args.translate_model and getattr(args, "target", None):
+        raise CliError("--translate-model translates the input, --target gives its translation: use one")
     if args.mode == "translate-train" and args.tagger_model:
         raise CliError("--tagger-model is only used with --mode translate-test")
     stages = build_stages(args)

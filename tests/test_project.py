@@ -347,3 +347,34 @@ def test_translate_test_chain_labels_the_original(tiny_encoder, tiny_tagger):
                 spans_from_bio(r.tgt_labels)))
         assert_that(pc | beam.Map(check), equal_to([(str(i), ".", 6, True) for i in range(4)]), label="kept")
         assert_that(rejected | beam.Flatten(), equal_to([]), label="rejected")
+
+
+def test_translate_train_with_backtranslation_stage(tiny_seq2seq, tiny_encoder):
+    """Active once the back-translation stage is merged: translate, align, project."""
+    pytest.importorskip("pipelines.backtranslate")
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+    from pipelines.project import build_stages
+
+    args = _parse(["run", "project", "--input", "x", "--output", "y", "--src-lang", "en", "--tgt-lang", "de",
+                   "--translate-model", tiny_seq2seq, "--align-model", tiny_encoder, "--layer", "2",
+                   "--on-missing", "drop", "--threads", "1"])
+    stages = build_stages(args)
+    assert [getattr(s, "name", None) for s in stages][-2:] == ["align", "project"]
+    records = [Record(id=str(i), src_lang="en", tgt_lang="de", src_tokens=("Angela", "Merkel", "visited", "Paris"),
+                      src_labels=("B-PER", "I-PER", "O", "B-LOC")) for i in range(3)]
+    with TestPipeline(runner="BundleBasedDirectRunner") as p:
+        pc = p | beam.Create(records)
+        rejected = []
+        for stage in stages:
+            out = pc | stage
+            pc = out.kept
+            rejected.append(out.rejected)
+        done = (pc | "kept" >> beam.Map(lambda r: ("kept", r.tgt_text is not None
+                                                   and len(r.tgt_labels) == len(r.tgt_tokens))),
+                rejected | "all_rej" >> beam.Flatten() | "rej" >> beam.Map(lambda r: (r.reason, True))) \
+            | "both" >> beam.Flatten()
+        # every record comes out once, kept (labelled translation) or rejected with a reason
+        assert_that(done | beam.combiners.Count.Globally(), equal_to([3]), label="count")
+        assert_that(done | beam.Filter(lambda kv: kv == ("kept", False)), equal_to([]), label="labelled")
