@@ -1,0 +1,380 @@
+import os
+
+import pytest
+
+from transforms.project import (BioError, ProjectionPolicy, ProjectStep, bio_from_spans, fix_bio,
+                                project_spans, project_tags, span_prf, spans_from_bio)
+from transforms.record import Record, Rejected
+
+
+# -- BIO -------------------------------------------------------------------------
+
+def test_spans_from_valid_bio():
+    labels = ["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "I-LOC", "O", "B-ORG"]
+    assert spans_from_bio(labels) == [(0, 2, "PER"), (3, 4, "LOC"), (4, 6, "LOC"), (7, 8, "ORG")]
+    assert bio_from_spans(spans_from_bio(labels), len(labels)) == labels
+
+
+def test_stray_inside_label_opens_span_or_raises_when_strict():
+    labels = ["O", "I-PER", "I-PER", "B-LOC", "I-ORG"]
+    assert spans_from_bio(labels) == [(1, 3, "PER"), (3, 4, "LOC"), (4, 5, "ORG")]
+    with pytest.raises(BioError, match="token 1"):
+        spans_from_bio(labels, strict=True)
+
+
+def test_label_outside_bio_raises():
+    with pytest.raises(BioError, match="token 1"):
+        spans_from_bio(["O", "PER"])
+
+
+def test_fix_bio_counts_repairs():
+    fixed, n = fix_bio(["I-PER", "I-PER", "O", "I-LOC", "B-ORG", "I-LOC"])
+    assert fixed == ["B-PER", "I-PER", "O", "B-LOC", "B-ORG", "B-LOC"]
+    assert n == 3
+
+
+def test_span_prf_exact_match():
+    gold = [["B-PER", "I-PER", "O", "B-LOC"]]
+    pred = [["B-PER", "O", "O", "B-LOC"]]
+    r = span_prf(gold, pred)
+    assert (r["correct"], r["gold"], r["pred"]) == (1, 2, 2)
+    assert r["f1"] == pytest.approx(0.5)
+    assert r["per_type"]["LOC"]["f1"] == 1.0 and r["per_type"]["PER"]["f1"] == 0.0
+
+
+# -- span projection policy -------------------------------------------------------
+
+def test_one_to_many_covers_all_adjacent_targets():
+    labels, res = project_spans([(0, 1, "LOC")], [(0, 1), (0, 2)], 4)
+    assert labels == ["O", "B-LOC", "I-LOC", "O"]
+    assert res[0].status == "projected" and res[0].tgt == (1, 3)
+
+
+def test_gap_up_to_k_is_filled_wider_gap_splits():
+    links = [(0, 0), (1, 2)]  # one unlinked word between
+    labels, _ = project_spans([(0, 2, "ORG")], links, 4, policy=ProjectionPolicy(gap=1))
+    assert labels == ["B-ORG", "I-ORG", "I-ORG", "O"]
+    labels, res = project_spans([(0, 2, "ORG")], links, 4, policy=ProjectionPolicy(gap=0))
+    # two equal clusters: the earlier wins, only it is labelled
+    assert labels == ["B-ORG", "O", "O", "O"]
+    assert res[0].confidence == pytest.approx(0.5)
+
+
+def test_far_link_is_dropped_heavier_cluster_wins():
+    # words 0,1 of the span land on 5,6; word 2 on target 0, 4 words away
+    links = [(0, 5), (1, 6), (2, 0)]
+    labels, res = project_spans([(0, 3, "ORG")], links, 8, policy=ProjectionPolicy(gap=2))
+    assert res[0].tgt == (5, 7)
+    assert labels[0] == "O" and labels[5:7] == ["B-ORG", "I-ORG"]
+    assert res[0].confidence == pytest.approx(2 / 3)
+
+
+def test_reordered_spans_keep_their_types():
+    # "Paris visited Merkel" -> "Merkel besuchte Paris"
+    labels, res = project_spans([(0, 1, "LOC"), (2, 3, "PER")], [(0, 2), (1, 1), (2, 0)], 3)
+    assert labels == ["B-PER", "O", "B-LOC"]
+    assert [r.tgt for r in res] == [(2, 3), (0, 1)]
+
+
+def test_partial_alignment_projects_with_lower_confidence():
+    labels, res = project_spans([(0, 2, "PER")], [(1, 1)], 3, link_scores=[0.8])
+    assert labels == ["O", "B-PER", "O"]
+    assert res[0].confidence == pytest.approx(0.5 * 0.8)
+
+
+def test_missing_and_min_confidence():
+    labels, res = project_spans([(0, 1, "PER"), (2, 3, "LOC")], [(2, 0)], 2, link_scores=[0.6])
+    assert [r.status for r in res] == ["missing", "projected"]
+    assert labels == ["B-LOC", "O"]
+    _, res = project_spans([(2, 3, "LOC")], [(2, 0)], 2, link_scores=[0.6],
+                           policy=ProjectionPolicy(min_confidence=0.7))
+    assert res[0].status == "low_confidence"
+
+
+def test_overlap_resolved_by_confidence():
+    # both spans reach target word 1; the better-linked one keeps it
+    links = [(0, 1), (2, 1), (2, 2)]
+    labels, res = project_spans([(0, 1, "PER"), (2, 3, "ORG")], links, 3, link_scores=[0.6, 0.9, 0.9])
+    assert labels == ["O", "B-ORG", "I-ORG"]
+    assert [r.status for r in res] == ["overlap", "projected"]
+    labels, res = project_spans([(0, 1, "PER"), (2, 3, "ORG")], links, 3, link_scores=[0.95, 0.5, 0.5])
+    assert [r.status for r in res] == ["projected", "overlap"]
+    assert labels == ["O", "B-PER", "O"]
+
+
+def test_trim_punctuation_and_derived_adjective():
+    toks = ["die", "belgischen", "Behörden", "."]
+    labels, _ = project_spans([(0, 1, "LOC")], [(0, 1)], 4, tgt_tokens=toks, src_tokens=["Belgium"])
+    assert labels == ["O", "B-MISC", "O", "O"]
+    labels, _ = project_spans([(0, 1, "LOC")], [(0, 1)], 4, tgt_tokens=toks, src_tokens=["Belgium"],
+                              policy=ProjectionPolicy(derived_type=None))
+    assert labels == ["O", "B-LOC", "O", "O"]
+    labels, _ = project_spans([(0, 2, "ORG")], [(0, 2), (1, 3)], 4, tgt_tokens=toks, src_tokens=["EU", "bodies"])
+    assert labels == ["O", "O", "B-ORG", "O"]  # the full stop is not part of the name
+
+
+def test_policy_validates():
+    with pytest.raises(ValueError):
+        ProjectionPolicy(gap=-1)
+    with pytest.raises(ValueError):
+        ProjectionPolicy(on_missing="keep")
+
+
+# -- per-token tags -------------------------------------------------------------------
+
+def test_project_tags_majority_first_and_fill():
+    src = ["DET", "NOUN", "NOUN", "VERB"]
+    links = [(0, 0), (1, 1), (2, 1), (3, 1), (3, 2)]
+    scores = [0.9, 0.5, 0.5, 0.95, 0.9]
+    tags, unaligned = project_tags(src, links, 4, scores, rule="majority", fill="X")
+    assert tags == ["DET", "NOUN", "VERB", "X"] and unaligned == 1
+    tags, _ = project_tags(src, links, 4, scores, rule="first", fill="X")
+    assert tags[1] == "VERB"  # strongest link wins over the majority
+
+
+# -- ProjectStep ---------------------------------------------------------------------
+
+def _rec(i, **kw):
+    base = dict(id=str(i), src_lang="en", tgt_lang="de", src_tokens=("Angela", "Merkel", "visited", "Paris"),
+                src_labels=("B-PER", "I-PER", "O", "B-LOC"), tgt_tokens=("Angela", "Merkel", "besuchte", "Paris"),
+                alignment=((0, 0), (1, 1), (2, 2), (3, 3)), link_scores=(0.9, 0.9, 0.8, 0.95))
+    base.update(kw)
+    return Record(**base)
+
+
+def test_project_step_labels_and_scores():
+    (out,) = list(ProjectStep().run([_rec(1)]))
+    assert out.tgt_labels == ("B-PER", "I-PER", "O", "B-LOC")
+    assert out.scores["proj_spans_src"] == 2 and out.scores["proj_spans_tgt"] == 2
+    assert out.scores["proj_confidence"] == pytest.approx(0.9)
+    assert out.origin[-1]["stage"] == "project"
+
+
+def test_project_step_missing_entity_reject_or_drop():
+    rec = _rec(2, alignment=((0, 0), (1, 1), (2, 2)), link_scores=(0.9, 0.9, 0.8))
+    (rej,) = list(ProjectStep(ProjectionPolicy(on_missing="reject")).run([rec]))
+    assert isinstance(rej, Rejected) and rej.reason == "unprojectable_entity" and "Paris" in rej.detail
+    (out,) = list(ProjectStep(ProjectionPolicy(on_missing="drop")).run([rec]))
+    assert out.tgt_labels == ("B-PER", "I-PER", "O", "O")
+    assert out.scores["proj_spans_dropped"] == 1 and out.scores["proj_spans_tgt"] == 1
+
+
+def test_project_step_rejections_and_tokenising_text():
+    step = ProjectStep()
+    outs = list(step.run([_rec(3, alignment=None, link_scores=None), _rec(4, src_labels=None),
+                          _rec(5, src_labels=("O", "PER", "O", "O")), _rec(6, alignment=((0, 9),), link_scores=None)]))
+    assert [o.reason for o in outs] == ["no_alignment", "no_labels", "invalid_bio", "alignment_out_of_range"]
+    (out,) = list(step.run([_rec(7, tgt_tokens=None, tgt_text="Angela Merkel besuchte Paris.")]))
+    assert out.tgt_tokens == ("Angela", "Merkel", "besuchte", "Paris", ".")
+    assert out.tgt_labels[-2:] == ("B-LOC", "O")
+
+
+def test_project_step_back_onto_source_and_pos():
+    rec = _rec(8, src_labels=None, tgt_labels=("B-PER", "I-PER", "O", "B-LOC"))
+    (out,) = list(ProjectStep(from_side="tgt").run([rec]))
+    assert out.src_labels == ("B-PER", "I-PER", "O", "B-LOC")
+    pos = _rec(9, src_labels=("PROPN", "PROPN", "VERB", "PROPN"), alignment=((0, 0), (2, 2)), link_scores=None)
+    (out,) = list(ProjectStep(tag_scheme="pos", fill_tag="X").run([pos]))
+    assert out.tgt_labels == ("PROPN", "X", "VERB", "X")
+    assert out.scores["proj_unaligned"] == 0.5
+
+
+def test_project_step_in_beam_counts_add_up():
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+    from transforms.stage import ApplyStep
+
+    records = [_rec(i) for i in range(6)] + [_rec(10, alignment=None, link_scores=None),
+                                             _rec(11, alignment=((0, 0),), link_scores=None)]
+    with TestPipeline(runner="BundleBasedDirectRunner") as p:
+        out = p | beam.Create(records) | ApplyStep(ProjectStep(ProjectionPolicy(on_missing="reject")))
+        total = ((out.kept | "k" >> beam.Map(lambda r: ("kept", r.id)),
+                  out.rejected | "r" >> beam.Map(lambda r: (r.reason, r.record.id)))
+                 | beam.Flatten() | beam.combiners.Count.PerKey())
+        assert_that(total, equal_to([("kept", 6), ("no_alignment", 1), ("unprojectable_entity", 1)]))
+
+
+# -- AnnotateStep ------------------------------------------------------------------------
+
+def test_annotate_step_tiny_tagger(tiny_tagger):
+    from transforms.annotate import AnnotateStep
+    recs = [Record(id="a", src_text="x", tgt_text="Angela Merkel visited Paris yesterday."),
+            Record(id="b", src_text="x", tgt_tokens=("the", "European", "Parliament", "voted")),
+            Record(id="c", src_text="x", tgt_tokens=tuple(["Berlin"] * 200)),
+            Record(id="d", src_text="x", tgt_text="  ")]
+    outs = list(AnnotateStep(tiny_tagger, side="tgt", batch_size=4, threads=1).run(recs))
+    kept = [o for o in outs if isinstance(o, Record)]
+    rej = {o.record.id: o.reason for o in outs if isinstance(o, Rejected)}
+    assert rej == {"c": "too_long", "d": "empty_text"}
+    assert [r.id for r in kept] == ["a", "b"]
+    for r in kept:
+        assert len(r.tgt_labels) == len(r.tgt_tokens)
+        spans_from_bio(r.tgt_labels, strict=True)  # repaired output is valid BIO
+        assert r.scores["annotate_bio_fixes"] >= 0
+    assert kept[0].tgt_tokens[-1] == "."
+    # same model, same words, same labels whatever the batch
+    (again,) = list(AnnotateStep(tiny_tagger, side="tgt", batch_size=1).run([recs[1]]))
+    assert again.tgt_labels == kept[1].tgt_labels
+
+
+# -- pipeline composition and eval CLI ---------------------------------------------------------
+
+def _parse(argv):
+    from pipelines.cli import build_parser
+    args, _ = build_parser().parse_known_args(argv)
+    return args
+
+
+def test_build_stages_translate_train_in_beam(tiny_encoder):
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+    from pipelines.project import build_stages
+
+    args = _parse(["run", "project", "--input", "in.conll", "--output", "out", "--align-model", tiny_encoder,
+                   "--layer", "2", "--on-missing", "drop", "--threads", "1"])
+    stages = build_stages(args)
+    assert [s.name for s in stages] == ["align", "project"]
+    records = [_rec(i, alignment=None, link_scores=None, tgt_tokens=None, tgt_text="die Katze sass auf der Matte .")
+               for i in range(3)] + [Record(id="mono", src_tokens=("Paris",), src_labels=("B-LOC",))]
+    with TestPipeline(runner="BundleBasedDirectRunner") as p:
+        pc = p | beam.Create(records)
+        rejected = []
+        for stage in stages:
+            out = pc | stage
+            pc = out.kept
+            rejected.append(out.rejected)
+        labelled = pc | beam.Map(lambda r: (r.id, len(r.tgt_labels) == len(r.tgt_tokens) == 7,
+                                            r.scores["proj_spans_src"]))
+        assert_that(labelled, equal_to([(str(i), True, 2.0) for i in range(3)]), label="kept")
+        reasons = rejected | beam.Flatten() | beam.Map(lambda r: (r.stage, r.reason, r.record.id))
+        assert_that(reasons, equal_to([("align", "no_target", "mono")]), label="rejected")
+
+
+def test_build_stages_translate_test_needs_tagger(tiny_encoder, tiny_tagger):
+    from pipelines.cli import CliError
+    from pipelines.project import build_stages
+    base = ["run", "project", "--input", "x", "--output", "y", "--align-model", tiny_encoder, "--layer", "2",
+            "--mode", "translate-test"]
+    with pytest.raises(CliError, match="--tagger-model"):
+        build_stages(_parse(base))
+    stages = build_stages(_parse(base + ["--tagger-model", tiny_tagger]))
+    assert [s.name for s in stages] == ["annotate", "align", "project"]
+    assert stages[-1].step.from_side == "tgt"
+
+
+SRC = "Angela\tB-PER\nMerkel\tI-PER\nvisited\tO\nParis\tB-LOC\n.\tO\n\nthe\tO\nCommission\tB-ORG\nagrees\tO\n"
+TGT = "Angela\tB-PER\nMerkel\tI-PER\nbesuchte\tO\nParis\tB-LOC\n.\tO\n\ndie\tO\nKommission\tB-ORG\nstimmt\tO\nzu\tO\n"
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_eval_project_cli_output(tmp_path, tiny_encoder, capsys):
+    from pipelines.cli import main
+    rc = main(["eval", "project", "--source", _write(tmp_path, "s.conll", SRC),
+               "--target", _write(tmp_path, "t.conll", TGT), "--model", tiny_encoder, "--layer", "2",
+               "--threads", "1"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert rc == 0
+    assert out[0].startswith("pairs=2 ")
+    assert any(line.startswith("all ") for line in out)
+    assert out[-1].startswith("F1=")
+    f1 = float(out[-1].split("=")[1])
+    assert 0.0 <= f1 <= 1.0
+
+
+@pytest.mark.parametrize("src,tgt,match", [
+    ("Angela\tB-PER\nMerkel\n", TGT, "s.conll:2: expected 'token<TAB>tag'"),
+    ("Angela\tB-PER\nMerkel\tPERSON\n", TGT, "s.conll:2: tag 'PERSON'"),
+    (SRC, "Angela\tB-PER\n", "2 sentences but .*t.conll: 1"),
+    ("\n\n", TGT, "s.conll: no sentences"),
+])
+def test_eval_project_bad_conll(tmp_path, capsys, src, tgt, match):
+    import re
+    from pipelines.cli import main
+    rc = main(["eval", "project", "--source", _write(tmp_path, "s.conll", src),
+               "--target", _write(tmp_path, "t.conll", tgt), "--model", "unused"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert len(err.strip().splitlines()) == 1 and re.search(match, err), err
+
+
+@pytest.mark.slow
+def test_europarl_projection_f1_floor(real_encoder, shared_data, tmp_path, capsys):
+    from pipelines.cli import main
+    from pipelines.conll import read_conll
+    ner = os.path.join(shared_data, "ner-europarl")
+    # first 150 sentence pairs, written back out as CoNLL
+    paths = []
+    for lang in ("en", "de"):
+        sents = read_conll(os.path.join(ner, f"{lang}.conll"))[:150]
+        text = "\n\n".join("\n".join(f"{t}\t{g}" for t, g in zip(toks, tags)) for toks, tags, _ in sents)
+        paths.append(_write(tmp_path, f"{lang}.conll", text + "\n"))
+    rc = main(["eval", "project", "--source", paths[0], "--target", paths[1], "--model", real_encoder])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert rc == 0
+    assert float(out[-1].split("=")[1]) >= 0.90
+
+
+def test_translate_test_chain_labels_the_original(tiny_encoder, tiny_tagger):
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+    from pipelines.project import build_stages
+
+    args = _parse(["run", "project", "--input", "x", "--output", "y", "--align-model", tiny_encoder,
+                   "--layer", "2", "--mode", "translate-test", "--tagger-model", tiny_tagger,
+                   "--on-missing", "drop", "--threads", "1"])
+    # src: the original (unlabelled) text, tgt: its translation into English
+    records = [Record(id=str(i), src_text="Angela Merkel besuchte gestern Paris.",
+                      tgt_text="Angela Merkel visited Paris yesterday.") for i in range(4)]
+    with TestPipeline(runner="BundleBasedDirectRunner") as p:
+        pc = p | beam.Create(records)
+        rejected = []
+        for stage in build_stages(args):
+            out = pc | stage
+            pc = out.kept
+            rejected.append(out.rejected)
+
+        def check(r):
+            spans_from_bio(r.src_labels, strict=True)
+            return (r.id, r.src_tokens[-1], len(r.src_labels), r.scores["proj_spans_src"] == len(
+                spans_from_bio(r.tgt_labels)))
+        assert_that(pc | beam.Map(check), equal_to([(str(i), ".", 6, True) for i in range(4)]), label="kept")
+        assert_that(rejected | beam.Flatten(), equal_to([]), label="rejected")
+
+
+def test_translate_train_with_backtranslation_stage(tiny_seq2seq, tiny_encoder):
+    """Active once the back-translation stage is merged: translate, align, project."""
+    pytest.importorskip("pipelines.backtranslate")
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+    from pipelines.project import build_stages
+
+    args = _parse(["run", "project", "--input", "x", "--output", "y", "--src-lang", "en", "--tgt-lang", "de",
+                   "--translate-model", tiny_seq2seq, "--align-model", tiny_encoder, "--layer", "2",
+                   "--on-missing", "drop", "--threads", "1"])
+    stages = build_stages(args)
+    assert [getattr(s, "name", None) for s in stages][-2:] == ["align", "project"]
+    records = [Record(id=str(i), src_lang="en", tgt_lang="de", src_tokens=("Angela", "Merkel", "visited", "Paris"),
+                      src_labels=("B-PER", "I-PER", "O", "B-LOC")) for i in range(3)]
+    with TestPipeline(runner="BundleBasedDirectRunner") as p:
+        pc = p | beam.Create(records)
+        rejected = []
+        for stage in stages:
+            out = pc | stage
+            pc = out.kept
+            rejected.append(out.rejected)
+        done = (pc | "kept" >> beam.Map(lambda r: ("kept", r.tgt_text is not None
+                                                   and len(r.tgt_labels) == len(r.tgt_tokens))),
+                rejected | "all_rej" >> beam.Flatten() | "rej" >> beam.Map(lambda r: (r.reason, True))) \
+            | "both" >> beam.Flatten()
+        # every record comes out once, kept (labelled translation) or rejected with a reason
+        assert_that(done | beam.combiners.Count.Globally(), equal_to([3]), label="count")
+        assert_that(done | beam.Filter(lambda kv: kv == ("kept", False)), equal_to([]), label="labelled")
