@@ -273,3 +273,79 @@ def test_beam_kept_plus_rejected_equals_read():
         assert_that(out.kept | beam.Map(lambda r: r.to_json()), equal_to(expected), label="same")
         assert_that(out.rejected | beam.Map(lambda r: r.reason),
                     equal_to(["no_alignment", "not_parallel"]), label="reasons")
+
+
+# -- CLI module and the aligner-first path -------------------------------------------
+
+def parse(argv):
+    from pipelines.cli import build_parser
+    args, extra = build_parser().parse_known_args(argv)
+    return args
+
+
+def test_cli_modules_import_light():
+    import subprocess
+    import sys
+    code = ("import sys, pipelines.cli, pipelines.codeswitch, pipelines.dict_induce; "
+            "pipelines.cli.build_parser(); "
+            "heavy = [m for m in ('apache_beam', 'torch', 'transformers', 'simalign') if m in sys.modules]; "
+            "print(heavy); sys.exit(1 if heavy else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_cli_build_stages_and_argument_errors(tmp_path):
+    from pipelines import codeswitch
+    from pipelines.cli import CliError, main
+    args = parse(["run", "codeswitch", "--alpha", "0.4", "--samples", "3", "--seed", "9",
+                  "--matrix", "tgt"])
+    stages = codeswitch.build_stages(args)
+    assert [s.name for s in stages] == ["codeswitch"]
+    step = stages[0].step
+    assert (step.alpha, step.samples, step.seed, step.matrix) == (0.4, 3, 9, "tgt")
+    args = parse(["run", "codeswitch", "--align-model", "/some/encoder"])
+    assert [s.name for s in codeswitch.build_stages(args)] == ["align", "codeswitch"]
+    lex = tmp_path / "en-de.tsv"
+    lex.write_text("house\tHaus\n", encoding="utf-8")
+    args = parse(["run", "codeswitch", "--mode", "lexicon", "--lexicon", str(lex), "--prob", "0.7",
+                  "--exclude-tags", "DET,ADP"])
+    codeswitch.check_arguments(args)
+    (stage,) = codeswitch.build_stages(args)
+    assert stage.name == "lexicon_replace" and stage.step.exclude_tags == {"DET", "ADP"}
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("house\tHaus\noops\n", encoding="utf-8")
+    for argv, msg in ((["--alpha", "1.2"], "--alpha"), (["--mode", "lexicon"], "--lexicon"),
+                      (["--mode", "lexicon", "--lexicon", str(bad)], f"{bad}:2:")):
+        with pytest.raises(CliError, match=msg):
+            codeswitch.check_arguments(parse(["run", "codeswitch"] + argv))
+
+
+def test_pairs_without_links_are_aligned_first(tiny_encoder):
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from transforms.aligner_fallback import AlignMissingStep
+    from transforms.stage import ApplyStep
+
+    recs = [Record(id="a", src_lang="en", tgt_lang="de", src_text="the cat sat on the mat .",
+                   tgt_text="die Katze sass auf der Matte ."),
+            Record(id="b", src_lang="en", tgt_lang="de", src_text="a house in Berlin",
+                   tgt_text="ein Haus in Berlin", alignment=((0, 0), (1, 1), (2, 2), (3, 3))),
+            Record(id="c", src_text="only one side")]
+    aligned = list(AlignMissingStep(tiny_encoder, layer=2, threads=1).run(recs))
+    assert aligned[0].alignment and aligned[0].origin[-1]["stage"] == "align"
+    assert aligned[1] == recs[1] and aligned[2] == recs[2]   # had links / not a pair: untouched
+
+    def ids(pc):
+        return pc | beam.Map(lambda r: r.id)
+
+    with TestPipeline(runner="BundleBasedDirectRunner") as p:
+        out1 = p | beam.Create(recs) | ApplyStep(AlignMissingStep(tiny_encoder, layer=2))
+        out2 = out1.kept | ApplyStep(CodeSwitchStep(alpha=0.3, seed=1))
+        n = ((out1.rejected, out2.kept, out2.rejected) | beam.Flatten()
+             | beam.combiners.Count.Globally())
+        assert_that(n, equal_to([3]), label="count")
+        assert_that(out2.rejected | beam.Map(lambda r: (r.record.id, r.reason)),
+                    equal_to([("c", "not_parallel")]), label="rej")
+        assert_that(ids(out2.kept), equal_to(["a-cs0", "b-cs0"]), label="kept")

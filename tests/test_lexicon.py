@@ -206,3 +206,61 @@ def test_lexicon_by_path_loaded_in_setup(tmp_path):
     assert step.lexicon is None
     (o,) = outs(step, [rec("a house")])
     assert o.tgt_tokens == ("a", "Haus") and o.tgt_lang == "en-de"
+
+
+# -- dict induce -------------------------------------------------------------------
+
+def test_read_pairs_formats_and_errors(tmp_path):
+    from pipelines.cli import CliError
+    from pipelines.dict_induce import read_pairs
+    tsv = write(tmp_path, "p.tsv", "the house\tdas Haus\n\na cat\teine Katze\n")
+    assert [p[1:] for p in read_pairs(tsv)] == [(["the", "house"], ["das", "Haus"]),
+                                                (["a", "cat"], ["eine", "Katze"])]
+    pipes = write(tmp_path, "p.txt", "the house ||| das Haus\n")
+    assert [p[1:] for p in read_pairs(pipes)] == [(["the", "house"], ["das", "Haus"])]
+    a = write(tmp_path, "a.conll", "the\tO\nhouse\tO\n\nBerlin\tB-LOC\n")
+    b = write(tmp_path, "b.conll", "das\tO\nHaus\tO\n\nBerlin\tB-LOC\n")
+    got = list(read_pairs(a, target=b))
+    assert [g[1:] for g in got] == [(["the", "house"], ["das", "Haus"]), (["Berlin"], ["Berlin"])]
+    assert got[1][0] == f"{a}:4"
+    short = write(tmp_path, "c.conll", "das\tO\n")
+    bad = write(tmp_path, "bad.tsv", "ok\tgut\nno tab here\n")
+    for call, msg in ((lambda: list(read_pairs(bad)), f"{bad}:2: expected"),
+                      (lambda: list(read_pairs(a, target=short)), "ends after 1 sentences"),
+                      (lambda: list(read_pairs(str(tmp_path / "nope.tsv"))), "file not found")):
+        with pytest.raises(CliError, match=msg):
+            call()
+
+
+def test_count_and_select_entries():
+    from pipelines.dict_induce import count_links, select_entries
+    pairs = [(["The", "house", ","], ["Das", "Haus", ","])] * 3 + [(["house", "2"], ["Gebäude", "2"])]
+    links = [[(0, 0), (1, 1), (2, 2)]] * 3 + [[(0, 0), (1, 1)]]
+    pc, sc = count_links(pairs, links)
+    assert pc[("house", "haus")] == 3 and pc[("house", "gebäude")] == 1 and (",", ",") not in pc
+    assert sc["house"] == 4
+    assert select_entries(pc, sc, 1, 0.0, 5) == [("house", "haus", 3), ("house", "gebäude", 1),
+                                                 ("the", "das", 3)]
+    assert select_entries(pc, sc, 2, 0.0, 5) == [("house", "haus", 3), ("the", "das", 3)]
+    assert select_entries(pc, sc, 1, 0.5, 5) == [("house", "haus", 3), ("the", "das", 3)]
+    assert select_entries(pc, sc, 1, 0.0, 1) == [("house", "haus", 3), ("the", "das", 3)]
+
+
+def test_dict_induce_command_end_to_end(tmp_path, tiny_encoder):
+    from pipelines.cli import main
+    pairs = write(tmp_path, "p.tsv", "the cat sat on the mat .\tdie Katze sass auf der Matte .\n" * 3
+                  + "a house in Berlin\tein Haus in Berlin\n")
+    out = str(tmp_path / "en-de.tsv")
+    rc = main(["dict", "induce", "--pairs", pairs, "--model", tiny_encoder, "--layer", "2",
+               "--min-count", "3", "--min-prob", "0", "--src-lang", "en", "--tgt-lang", "de",
+               "--note", "source: test", "--threads", "1", "--out", out])
+    assert rc == 0
+    lex = load_lexicon(out)
+    assert (lex.src_lang, lex.tgt_lang) == ("en", "de") and lex.weighted
+    # only words of the 3x repeated pair reach min-count 3; the weight is the link count
+    assert all(k[0] in {"the", "cat", "sat", "on", "mat"} for k in lex.entries)
+    assert all(w % 3 == 0 for opts in lex.entries.values() for _, w in opts)
+    text = open(out, encoding="utf-8").read()
+    assert "# source: test" in text and "# built by: xlaug dict induce --pairs" in text
+    assert main(["dict", "induce", "--pairs", pairs, "--model", tiny_encoder, "--min-count", "0",
+                 "--out", out]) == 2
