@@ -11,7 +11,8 @@ A phrase pair is consistent with the alignment (phrase-based MT): no link
 leaves the box, at least one link is inside.  A sample replaces
 non-overlapping matrix phrases by their embedded phrases, chosen in a seeded
 random order, each swap kept only when it brings the realised alpha closer to
-the asked one (the first swap always counts), up to ``max_swaps``.
+the asked one, up to ``max_swaps``; when no single swap does, the closest one
+is taken, so every output switches.
 
 Labels: a phrase may not cut an entity on either side.  A phrase containing
 an entity is swapped only when both sides carry labels and the entity types
@@ -139,12 +140,18 @@ def sample_swaps(candidates: Sequence[tuple[int, int, int, int]], n_matrix: int,
             continue
         new_out = n_out - (m1 - m0) + (e1 - e0)
         new_emb = n_emb + (e1 - e0)
-        if chosen and abs(new_emb / new_out - alpha) >= abs(n_emb / n_out - alpha):
+        if abs(new_emb / new_out - alpha) >= abs(n_emb / n_out - alpha):
             continue
         chosen.append((m0, m1, e0, e1))
         used_m.update(range(m0, m1))
         used_e.update(range(e0, e1))
         n_out, n_emb = new_out, new_emb
+    if not chosen and order:
+        # Every single swap overshoots twice over: take the one closest to alpha,
+        # so each output still switches.
+        def miss(c):
+            return abs((c[3] - c[2]) / (n_matrix - (c[1] - c[0]) + (c[3] - c[2])) - alpha)
+        chosen = [min(order, key=miss)]
     return sorted(chosen)
 
 
