@@ -20,8 +20,9 @@ DESCRIPTION = (HELP + ". Input: TSV 'src<TAB>tgt', pipes 'src ||| tgt', or two s
 def add_arguments(p) -> None:
     p.add_argument("--pairs", required=True, help="parallel text (or the src CoNLL file)")
     p.add_argument("--target", help="tgt CoNLL file for --format conll-pair")
-    p.add_argument("--format", choices=["auto", "tsv", "pipes", "conll-pair"], default="auto",
-                   help="input format; auto: conll-pair with --target, pipes when ' ||| ' is seen, else tsv")
+    p.add_argument("--format", choices=["auto", "tsv", "pipes", "conll-pair", "jsonl"], default="auto",
+                   help="input format; auto: conll-pair with --target, jsonl for *.jsonl, pipes when "
+                        "' ||| ' is seen, else tsv.  jsonl: xlaug records; their links are used as they are")
     p.add_argument("--model", required=True, help="encoder for the aligner (hub id or local directory)")
     p.add_argument("--layer", type=int, default=8, help="encoder layer the aligner uses")
     p.add_argument("--method", choices=["argmax", "itermax", "match"], default="argmax")
@@ -42,13 +43,15 @@ def add_arguments(p) -> None:
 
 
 def read_pairs(path: str, fmt: str = "auto", target: str | None = None, limit: int | None = None):
-    """Yield (loc, src_tokens, tgt_tokens); malformed input raises CliError(file:line: problem)."""
+    """Yield (loc, src_tokens, tgt_tokens, links or None); malformed input
+    raises CliError(file:line: problem)."""
     from pipelines.cli import CliError
     for f in (path, target):
         if f is not None and not os.path.isfile(f):
             raise CliError(f"{f}: file not found")
     if fmt == "auto":
-        fmt = "conll-pair" if target else ("pipes" if _has_pipes(path) else "tsv")
+        fmt = "conll-pair" if target else "jsonl" if path.endswith(".jsonl") else \
+            ("pipes" if _has_pipes(path) else "tsv")
     if fmt == "conll-pair":
         if not target:
             raise CliError("--format conll-pair needs --target TGT.conll")
@@ -63,7 +66,7 @@ def read_pairs(path: str, fmt: str = "auto", target: str | None = None, limit: i
                 raise CliError(f"{short}: ends after {n} sentences; the other file has more "
                                "(CoNLL pairs must be sentence-parallel)")
             n += 1
-            yield a[0], a[1], b[1]
+            yield a[0], a[1], b[1], None
         return
     n = 0
     with open(path, encoding="utf-8") as f:
@@ -72,6 +75,10 @@ def read_pairs(path: str, fmt: str = "auto", target: str | None = None, limit: i
                 return
             line = line.rstrip("\r\n")
             if not line.strip():
+                continue
+            if fmt == "jsonl":
+                n += 1
+                yield _record_pair(line, f"{path}:{lineno}")
                 continue
             parts = line.split(" ||| ") if fmt == "pipes" else line.split("\t")
             if len(parts) != 2:
@@ -82,7 +89,22 @@ def read_pairs(path: str, fmt: str = "auto", target: str | None = None, limit: i
             if not src or not tgt:
                 raise CliError(f"{path}:{lineno}: empty {'source' if not src else 'target'} side")
             n += 1
-            yield f"{path}:{lineno}", src, tgt
+            yield f"{path}:{lineno}", src, tgt, None
+
+
+def _record_pair(line: str, where: str):
+    from pipelines.cli import CliError
+    from transforms.record import Record, RecordError
+    try:
+        r = Record.from_json(line)
+    except RecordError as e:
+        raise CliError(f"{where}: {e}") from None
+    src, tgt = r.tokens("src"), r.tokens("tgt")
+    if not src or not tgt:
+        raise CliError(f"{where}: record {r.id} is not a pair (needs src and tgt tokens)")
+    if r.alignment and any(i >= len(src) or j >= len(tgt) for i, j in r.alignment):
+        raise CliError(f"{where}: record {r.id} has a link outside its tokens")
+    return where, list(src), list(tgt), (tuple(r.alignment) if r.alignment else None)
 
 
 def _has_pipes(path: str) -> bool:
@@ -115,24 +137,30 @@ def _conll(path: str):
 
 
 def count_links(pairs, alignments, lowercase: bool = True):
-    """pair_counts[(s, t)] and src_counts[s] (links per source word)."""
+    """pair_counts[(s, t)], src_counts[s] (links per source word) and
+    forms[t]: the spellings seen of each (lowercased) target word, so the
+    lexicon can write the usual one (German nouns keep their capital)."""
     from collections import Counter
     from transforms.mixing import is_neutral
-    pair_counts, src_counts = Counter(), Counter()
+    pair_counts, src_counts, forms = Counter(), Counter(), {}
     for (src, tgt), links in zip(pairs, alignments):
         for i, j in links:
             s, t = src[i], tgt[j]
             if is_neutral(s) or is_neutral(t):
                 continue
+            surface = t
             if lowercase:
                 s, t = s.lower(), t.lower()
+            forms.setdefault(t, Counter())[surface] += 1
             pair_counts[(s, t)] += 1
             src_counts[s] += 1
-    return pair_counts, src_counts
+    return pair_counts, src_counts, forms
 
 
-def select_entries(pair_counts, src_counts, min_count: int, min_prob: float, max_per_src: int):
-    """[(src, tgt, count)] sorted by src, then count (desc), then tgt."""
+def select_entries(pair_counts, src_counts, min_count: int, min_prob: float, max_per_src: int,
+                   forms=None):
+    """[(src, tgt, count)] sorted by src, then count (desc), then tgt; tgt
+    written in its most frequent spelling when ``forms`` is given."""
     by_src: dict[str, list[tuple[int, str]]] = {}
     for (s, t), c in pair_counts.items():
         if c >= min_count and c / src_counts[s] >= min_prob:
@@ -140,6 +168,8 @@ def select_entries(pair_counts, src_counts, min_count: int, min_prob: float, max
     out = []
     for s in sorted(by_src):
         for c, t in sorted(by_src[s], key=lambda x: (-x[0], x[1]))[:max_per_src]:
+            if forms and t in forms:
+                t = min(forms[t].items(), key=lambda f: (-f[1], f[0]))[0]
             out.append((s, t, c))
     return out
 
@@ -205,7 +235,11 @@ def main(args) -> int:
         batch.clear()
         locs.clear()
 
-    for loc, src, tgt in read_pairs(args.pairs, args.format, args.target, args.limit):
+    for loc, src, tgt, links in read_pairs(args.pairs, args.format, args.target, args.limit):
+        if links is not None:  # already aligned: counted as it is
+            pairs.append((src, tgt))
+            alignments.append(links)
+            continue
         batch.append((src, tgt))
         locs.append(loc)
         if len(batch) >= args.batch_size:
@@ -215,8 +249,9 @@ def main(args) -> int:
         flush()
     if saved:
         saved.close()
-    pair_counts, src_counts = count_links(pairs, alignments, lowercase=not args.keep_case)
-    entries = select_entries(pair_counts, src_counts, args.min_count, args.min_prob, args.max_per_src)
+    pair_counts, src_counts, forms = count_links(pairs, alignments, lowercase=not args.keep_case)
+    entries = select_entries(pair_counts, src_counts, args.min_count, args.min_prob, args.max_per_src,
+                             forms)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as f:
         if args.src_lang and args.tgt_lang:

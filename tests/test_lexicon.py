@@ -214,19 +214,24 @@ def test_read_pairs_formats_and_errors(tmp_path):
     from pipelines.cli import CliError
     from pipelines.dict_induce import read_pairs
     tsv = write(tmp_path, "p.tsv", "the house\tdas Haus\n\na cat\teine Katze\n")
-    assert [p[1:] for p in read_pairs(tsv)] == [(["the", "house"], ["das", "Haus"]),
-                                                (["a", "cat"], ["eine", "Katze"])]
+    assert [p[1:] for p in read_pairs(tsv)] == [(["the", "house"], ["das", "Haus"], None),
+                                                (["a", "cat"], ["eine", "Katze"], None)]
     pipes = write(tmp_path, "p.txt", "the house ||| das Haus\n")
-    assert [p[1:] for p in read_pairs(pipes)] == [(["the", "house"], ["das", "Haus"])]
+    assert [p[1:] for p in read_pairs(pipes)] == [(["the", "house"], ["das", "Haus"], None)]
+    js = write(tmp_path, "p.jsonl", '{"id": "1", "src_tokens": ["a", "b"], "tgt_tokens": ["c"], '
+               '"alignment": [[1, 0]]}\n{"id": "2", "src_text": "x", "tgt_text": "y"}\n')
+    assert [p[1:] for p in read_pairs(js)] == [(["a", "b"], ["c"], ((1, 0),)), (["x"], ["y"], None)]
     a = write(tmp_path, "a.conll", "the\tO\nhouse\tO\n\nBerlin\tB-LOC\n")
     b = write(tmp_path, "b.conll", "das\tO\nHaus\tO\n\nBerlin\tB-LOC\n")
     got = list(read_pairs(a, target=b))
-    assert [g[1:] for g in got] == [(["the", "house"], ["das", "Haus"]), (["Berlin"], ["Berlin"])]
+    assert [g[1:] for g in got] == [(["the", "house"], ["das", "Haus"], None), (["Berlin"], ["Berlin"], None)]
     assert got[1][0] == f"{a}:4"
     short = write(tmp_path, "c.conll", "das\tO\n")
     bad = write(tmp_path, "bad.tsv", "ok\tgut\nno tab here\n")
+    badjs = write(tmp_path, "bad.jsonl", '{"id": "1", "src_text": "a", "tgt_text": "b", "alignment": [[0, 3]]}\n')
     for call, msg in ((lambda: list(read_pairs(bad)), f"{bad}:2: expected"),
                       (lambda: list(read_pairs(a, target=short)), "ends after 1 sentences"),
+                      (lambda: list(read_pairs(badjs)), f"{badjs}:1: record 1 has a link outside"),
                       (lambda: list(read_pairs(str(tmp_path / "nope.tsv"))), "file not found")):
         with pytest.raises(CliError, match=msg):
             call()
@@ -236,7 +241,7 @@ def test_count_and_select_entries():
     from pipelines.dict_induce import count_links, select_entries
     pairs = [(["The", "house", ","], ["Das", "Haus", ","])] * 3 + [(["house", "2"], ["Gebäude", "2"])]
     links = [[(0, 0), (1, 1), (2, 2)]] * 3 + [[(0, 0), (1, 1)]]
-    pc, sc = count_links(pairs, links)
+    pc, sc, forms = count_links(pairs, links)
     assert pc[("house", "haus")] == 3 and pc[("house", "gebäude")] == 1 and (",", ",") not in pc
     assert sc["house"] == 4
     assert select_entries(pc, sc, 1, 0.0, 5) == [("house", "haus", 3), ("house", "gebäude", 1),
@@ -244,6 +249,8 @@ def test_count_and_select_entries():
     assert select_entries(pc, sc, 2, 0.0, 5) == [("house", "haus", 3), ("the", "das", 3)]
     assert select_entries(pc, sc, 1, 0.5, 5) == [("house", "haus", 3), ("the", "das", 3)]
     assert select_entries(pc, sc, 1, 0.0, 1) == [("house", "haus", 3), ("the", "das", 3)]
+    # the usual spelling of the target word is written (German nouns keep their capital)
+    assert select_entries(pc, sc, 2, 0.0, 5, forms) == [("house", "Haus", 3), ("the", "Das", 3)]
 
 
 def test_dict_induce_command_end_to_end(tmp_path, tiny_encoder):
