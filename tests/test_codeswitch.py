@@ -349,3 +349,64 @@ def test_pairs_without_links_are_aligned_first(tiny_encoder):
         assert_that(out2.rejected | beam.Map(lambda r: (r.record.id, r.reason)),
                     equal_to([("c", "not_parallel")]), label="rej")
         assert_that(ids(out2.kept), equal_to(["a-cs0", "b-cs0"]), label="kept")
+
+
+@pytest.mark.slow
+def test_same_output_on_direct_multiprocess_and_portable_runners(tmp_path):
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from tests.test_lexicon import rec, small_lexicon
+    from transforms.lexicon_replace import LexiconReplaceStep
+    from transforms.stage import ApplyStep
+
+    def run(opts, name):
+        out = str(tmp_path / name)
+        with beam.Pipeline(options=PipelineOptions(opts)) as p:
+            a = p | "A" >> beam.Create(pairs(40, seed=2)) | "CS" >> ApplyStep(
+                CodeSwitchStep(alpha=0.3, samples=3, seed=4))
+            b = p | "B" >> beam.Create([rec("the big house is new in New York", i=i) for i in range(20)]) \
+                | "LX" >> ApplyStep(LexiconReplaceStep(small_lexicon(), prob=0.5, samples=2, seed=4))
+            ((a.kept, b.kept) | beam.Flatten() | beam.Map(lambda r: r.to_json())
+             | beam.io.WriteToText(out, shard_name_template=""))
+        return sorted(open(out, encoding="utf-8").read().splitlines())
+
+    direct = run(["--runner=DirectRunner"], "direct")
+    assert len(direct) > 100
+    assert run(["--runner=DirectRunner", "--direct_running_mode=multi_processing",
+                "--direct_num_workers=2"], "multi") == direct
+    assert run(["--runner=PortableRunner", "--job_endpoint=embed",
+                "--environment_type=LOOPBACK"], "portable") == direct
+
+
+@pytest.mark.slow
+def test_real_encoder_europarl_pairs_switch_with_entities_whole(real_encoder, shared_data):
+    import os
+
+    from pipelines.dict_induce import read_pairs
+    from transforms.aligner_fallback import AlignMissingStep
+
+    base = os.path.join(shared_data, "ner-europarl")
+
+    def labels(path):
+        out, cur = [], []
+        for line in open(path, encoding="utf-8"):
+            if line.strip():
+                cur.append(line.rstrip("\n").split("\t")[1])
+            elif cur:
+                out.append(tuple(cur)); cur = []
+        return out + ([tuple(cur)] if cur else [])
+
+    en_lab, de_lab = labels(os.path.join(base, "en.conll")), labels(os.path.join(base, "de.conll"))
+    recs = [Record(id=str(k), src_lang="en", tgt_lang="de", src_tokens=tuple(s), tgt_tokens=tuple(t),
+                   src_labels=en_lab[k], tgt_labels=de_lab[k])
+            for k, (_, s, t, _) in enumerate(read_pairs(os.path.join(base, "en.conll"), target=os.path.join(
+                base, "de.conll"), limit=12))]
+    aligned = list(AlignMissingStep(real_encoder, layer=8, threads=2).run(recs))
+    assert all(r.alignment for r in aligned)
+    outs = kept(CodeSwitchStep(alpha=0.3, samples=2, seed=0).run(aligned))
+    assert len(outs) >= 12
+    for o, in_rec in ((o, aligned[int(o.id.split("-")[0])]) for o in outs):
+        assert list(o.tgt_labels) == normalise_bio(o.tgt_labels)
+        assert Counter(t for *_, t in entity_spans(o.tgt_labels)) == \
+            Counter(t for *_, t in entity_spans(in_rec.src_labels))
