@@ -410,3 +410,20 @@ def test_real_encoder_europarl_pairs_switch_with_entities_whole(real_encoder, sh
         assert list(o.tgt_labels) == normalise_bio(o.tgt_labels)
         assert Counter(t for *_, t in entity_spans(o.tgt_labels)) == \
             Counter(t for *_, t in entity_spans(in_rec.src_labels))
+
+
+def test_align_step_routes_aligner_errors_to_rejected():
+    from transforms.aligner_fallback import Alignment, AlignMissingStep
+
+    class TooLong:  # an aligner that refuses pairs over 3 words, as a long_input="reject" one would
+        def align(self, pairs):
+            return [Alignment((), (), "too_long: over 3 words") if len(s) > 3 else
+                    Alignment(tuple((i, i) for i in range(min(len(s), len(t)))), (1.0,) * min(len(s), len(t)))
+                    for s, t in pairs]
+
+    step = AlignMissingStep("unused")
+    step.aligner = TooLong()
+    out = list(step.process_batch([Record(id="a", src_text="a b", tgt_text="c d"),
+                                   Record(id="b", src_text="a b c d e", tgt_text="c d")]))
+    assert out[0].alignment == ((0, 0), (1, 1)) and out[0].scores["align_coverage"] == 1.0
+    assert isinstance(out[1], Rejected) and out[1].reason == "align_failed" and "too_long" in out[1].detail
