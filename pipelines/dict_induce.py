@@ -244,7 +244,8 @@ def main(args) -> int:
         locs.append(loc)
         if len(batch) >= args.batch_size:
             flush()
-            print(f"aligned {len(pairs) + failed} pairs", file=sys.stderr, end="\r")
+            if sys.stderr.isatty():
+                print(f"aligned {len(pairs) + failed} pairs", file=sys.stderr, end="\r")
     if batch:
         flush()
     if saved:
