@@ -37,9 +37,10 @@ class Lexicon:
     weighted: bool = False
     name: str | None = None
 
-    @property
-    def max_len(self) -> int:
-        return max((len(k) for k in self.entries), default=0)
+    max_len: int = 0  # longest source entry, in words (kept up to date by add)
+
+    def __post_init__(self):
+        self.max_len = max((len(k) for k in self.entries), default=0)
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.entries.values())
@@ -52,6 +53,7 @@ class Lexicon:
 
     def add(self, src: tuple[str, ...], tgt: tuple[str, ...], weight: float = 1.0) -> None:
         options = self.entries.setdefault(self.key(src), [])
+        self.max_len = max(self.max_len, len(src))
         for k, (t, w) in enumerate(options):
             if t == tgt:  # repeated pair: weights add up
                 options[k] = (t, w + weight)
