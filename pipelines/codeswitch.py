@@ -27,6 +27,13 @@ def add_arguments(p) -> None:
             add(p)
         except NotImplementedError:  # shared options not merged yet on this branch
             pass
+    add_stage_arguments(p)
+    _add(p, "--seed", type=int, default=0, help="random seed (same input + seed = same output)")
+
+
+def add_stage_arguments(p) -> None:
+    """The options of this stage alone (``run chain --step "codeswitch ..."``);
+    --seed is shared with the other stages."""
     g = p.add_argument_group("code-switching")
     _add(g, "--mode", choices=["alm", "lexicon"], default="alm",
          help="alm: swap aligned phrases of parallel pairs; lexicon: dictionary replacement")
@@ -39,7 +46,6 @@ def add_arguments(p) -> None:
     _add(g, "--extend-unaligned", action="store_true",
          help="alm: also use phrase pairs grown over unaligned boundary words")
     _add(g, "--samples", type=int, default=1, help="code-switched sentences per input (distinct)")
-    _add(g, "--seed", type=int, default=0, help="random seed (same input + seed = same output)")
     _add(g, "--lexicon", help="lexicon: file (tab/space columns, MUSE) or shipped name, e.g. en-de")
     _add(g, "--prob", type=float, default=0.3, help="lexicon: replacement probability per match")
     _add(g, "--stopwords", help="lexicon: words never replaced: 'en', a file (one a line) or w1,w2,...")
@@ -81,6 +87,7 @@ def check_arguments(args) -> None:
 
 
 def build_stages(args) -> list:
+    check_arguments(args)  # also when a chain builds this stage
     from transforms.stage import ApplyStep
     if args.mode == "lexicon":
         from transforms.lexicon_replace import LexiconReplaceStep
@@ -105,4 +112,5 @@ def build_stages(args) -> list:
 def main(args) -> int:
     check_arguments(args)
     from pipelines.common import run_pipeline
-    return 0 if run_pipeline(args, build_stages(args), command="codeswitch") else 1
+    report = run_pipeline(args, build_stages(args), command="codeswitch")
+    return 0 if report["identity_ok"] else 1
