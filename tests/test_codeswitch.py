@@ -303,7 +303,7 @@ def test_cli_build_stages_and_argument_errors(tmp_path):
     assert [s.name for s in stages] == ["codeswitch"]
     step = stages[0].step
     assert (step.alpha, step.samples, step.seed, step.matrix) == (0.4, 3, 9, "tgt")
-    args = parse(["run", "codeswitch", "--align-model", "/some/encoder"])
+    args = parse(["run", "codeswitch", "--align-model", str(tmp_path)])  # a directory; loaded on workers only
     assert [s.name for s in codeswitch.build_stages(args)] == ["align", "codeswitch"]
     lex = tmp_path / "en-de.tsv"
     lex.write_text("house\tHaus\n", encoding="utf-8")
