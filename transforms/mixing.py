@@ -1,0 +1,84 @@
+"""Small shared pieces of code-switching: mixing measures, BIO spans, seeded RNG.
+
+Used by both the ALM phrase swapper (codeswitch.py) and the dictionary
+replacer (lexicon_replace.py), so both report the same scores the same way.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+import unicodedata
+from typing import Sequence
+
+
+def is_neutral(token: str) -> bool:
+    """A token with no letter in it (punctuation, numbers, symbols) belongs to
+    no language: CMI and switch points ignore it."""
+    return not any(unicodedata.category(ch).startswith("L") for ch in token)
+
+
+def cmi(tokens: Sequence[str], langs: Sequence[str]) -> float:
+    """Code-mixing index (Das & Gambäck 2014) of one sentence:
+    100 * (1 - max_lang_count / (n - u)), u = language-neutral tokens; 0 when
+    every token is neutral."""
+    counts: dict[str, int] = {}
+    for tok, lang in zip(tokens, langs):
+        if not is_neutral(tok):
+            counts[lang] = counts.get(lang, 0) + 1
+    total = sum(counts.values())
+    if total == 0:
+        return 0.0
+    return 100.0 * (1.0 - max(counts.values()) / total)
+
+
+def switch_points(tokens: Sequence[str], langs: Sequence[str]) -> int:
+    """Number of places where the language changes between consecutive
+    language-bearing tokens (neutral tokens are skipped, not counted)."""
+    switches, prev = 0, None
+    for tok, lang in zip(tokens, langs):
+        if is_neutral(tok):
+            continue
+        if prev is not None and lang != prev:
+            switches += 1
+        prev = lang
+    return switches
+
+
+def seeded_rng(seed: int, record_id: str, index: int) -> random.Random:
+    """Per-record, per-sample RNG that is the same on every runner and
+    process (hashlib, never Python's salted hash())."""
+    digest = hashlib.sha256(f"{seed}\x1f{record_id}\x1f{index}".encode("utf-8")).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+# -- BIO labels ----------------------------------------------------------------
+
+def is_bio(labels: Sequence[str]) -> bool:
+    return all(l == "O" or l[:2] in ("B-", "I-") for l in labels)
+
+
+def entity_spans(labels: Sequence[str]) -> list[tuple[int, int, str]]:
+    """(start, end, type) of each BIO entity, end exclusive.  An I-X that does
+    not continue an X entity starts a new one (lenient, like seqeval)."""
+    spans: list[tuple[int, int, str]] = []
+    start, kind = None, None
+    for i, label in enumerate(list(labels) + ["O"]):
+        tag, _, typ = label.partition("-") if label[:2] in ("B-", "I-") else ("O", "", "")
+        if start is not None and (tag != "I" or typ != kind):
+            spans.append((start, i, kind))
+            start, kind = None, None
+        if tag == "B" or (tag == "I" and start is None):
+            start, kind = i, typ
+    return spans
+
+
+def normalise_bio(labels: Sequence[str]) -> list[str]:
+    """Turn an I-X that follows anything but X into B-X."""
+    out: list[str] = []
+    prev_type = None
+    for label in labels:
+        if label.startswith("I-") and prev_type != label[2:]:
+            label = "B-" + label[2:]
+        prev_type = label[2:] if label[:2] in ("B-", "I-") else None
+        out.append(label)
+    return out
