@@ -60,6 +60,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
 
 
+add_stage_arguments = add_model_arguments  # for run chain --step "backtranslate ..."
+
+
 def decoding_from_args(args):
     from pipelines.cli import CliError
     from transforms.seq2seq import Decoding
@@ -102,4 +105,4 @@ def build_stages(args) -> list:
 def main(args) -> int:
     from pipelines.common import run_pipeline
     stages = build_stages(args)
-    return 0 if run_pipeline(args, stages, command="backtranslate") else 1
+    return 0 if run_pipeline(args, stages, command="backtranslate")["identity_ok"] else 1

@@ -22,13 +22,10 @@ def _add(p, *flags, **kw):
 
 def add_arguments(p) -> None:
     from pipelines import common
-    for add in (common.add_input_arguments, common.add_output_arguments, common.add_runner_arguments):
-        try:
-            add(p)
-        except NotImplementedError:  # shared options not merged yet on this branch
-            pass
+    common.add_input_arguments(p)
+    common.add_output_arguments(p)  # brings --seed
+    common.add_runner_arguments(p)
     add_stage_arguments(p)
-    _add(p, "--seed", type=int, default=0, help="random seed (same input + seed = same output)")
 
 
 def add_stage_arguments(p) -> None:

@@ -130,6 +130,9 @@ def run_pipeline(args: argparse.Namespace, stages: list, *, command: str) -> dic
             out = current | st
             outputs.append((stage_meta(st)[0], out))
             current = out.kept
+            shares = getattr(st, "shares", None)  # the sampling stage's language shares
+            if shares is not None:
+                _write_json(shares, f"{out_dir}/_stats/sampling.json", f"{stage_meta(st)[0]} shares")
         rejected = [o.rejected for _, o in outputs] | "All rejected" >> beam.Flatten()
         split_counts = (current, rejected) | WriteDataset(
             out_dir, splits=splits, seed=args.seed, fmt=args.output_format,
@@ -145,6 +148,15 @@ def run_pipeline(args: argparse.Namespace, stages: list, *, command: str) -> dic
     return report
 
 
+def _write_json(pcoll, path: str, label: str) -> None:
+    import json
+
+    import apache_beam as beam
+    from apache_beam.io import WriteToText
+    (pcoll | f"{label} json" >> beam.Map(lambda v: json.dumps(v, sort_keys=True))
+     | f"{label} write" >> WriteToText(path, num_shards=1, shard_name_template=""))
+
+
 def print_summary(report: dict, out_dir: str) -> None:
     ok = "ok" if report["identity_ok"] else "MISMATCH"
     print(f"read {report['read']}, kept {report['kept']}, rejected {report['rejected']}"
@@ -152,6 +164,8 @@ def print_summary(report: dict, out_dir: str) -> None:
           + f" (identity {ok}) in {report['seconds']:.1f}s")
     for reason, n in sorted(report["rejected_by_reason"].items(), key=lambda kv: -kv[1]):
         print(f"  rejected {n:>7}  {reason}")
+    for lang, s in sorted((report.get("sampling") or {}).items()):
+        print(f"  sampling {lang}: {s['n']} records, share {s['share_before']:.3f} -> {s['share_after']:.3f}")
     print(f"dataset:  {out_dir}/data  (datasets.load_dataset('{out_dir}'))")
     print(f"rejected: {out_dir}/rejected")
     print(f"report:   {out_dir}/report.json, {out_dir}/report/, card {out_dir}/README.md")

@@ -34,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     common.add_input_arguments(parser)
     common.add_output_arguments(parser)
     common.add_runner_arguments(parser)
+    add_stage_arguments(parser)
+
+
+def add_stage_arguments(parser: argparse.ArgumentParser) -> None:
+    """The filter options alone (also for run chain --step "filter ...")."""
     g = parser.add_argument_group("filters")
     g.add_argument("--filters", metavar="MAPPING",
                    help="filter options as YAML/JSON (or a YAML file), applied on top of the flags, "
@@ -179,4 +184,4 @@ def build_stages(args: argparse.Namespace) -> list:
 def main(args: argparse.Namespace) -> int:
     stages = build_stages(args)
     report = common.run_pipeline(args, stages, command="filter")
-    return 0 if report else 1
+    return 0 if report["identity_ok"] else 1

@@ -19,18 +19,16 @@ ACCEPTS_BEAM_ARGS = True
 MODES = ("translate-train", "translate-test")
 
 
-def _common(fn_name: str, parser) -> None:
-    from pipelines import common
-    try:
-        getattr(common, fn_name)(parser)
-    except NotImplementedError:
-        pass  # common.py is still the declared stub in this branch; the lead's version fills it
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    _common("add_input_arguments", p)
-    _common("add_output_arguments", p)
-    _common("add_runner_arguments", p)
+    from pipelines import common
+    common.add_input_arguments(p)
+    common.add_output_arguments(p)
+    common.add_runner_arguments(p)
+    add_stage_arguments(p)
+
+
+def add_stage_arguments(p: argparse.ArgumentParser) -> None:
+    """The projection options alone (also for run chain --step "project ...")."""
     p.add_argument("--mode", choices=MODES, default="translate-train",
                    help="translate-train: project the input's labels onto its translation; "
                         "translate-test: tag the translation and project back onto the input")
@@ -113,4 +111,4 @@ def main(args) -> int:
     if args.mode == "translate-train" and args.tagger_model:
         raise CliError("--tagger-model is only used with --mode translate-test")
     stages = build_stages(args)
-    return 0 if run_pipeline(args, stages, command="project") else 1
+    return 0 if run_pipeline(args, stages, command="project")["identity_ok"] else 1

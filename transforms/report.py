@@ -74,6 +74,10 @@ def build_report(out_dir: str, *, command: str, argv: list, spec, stage_names: l
     }
     if lost:
         report["error"] = f"records lost without a rejection in stage(s): {', '.join(lost)}"
+    try:
+        report["sampling"] = json.loads(_read(f"{out_dir}/_stats/sampling.json"))
+    except (OSError, IOError, ValueError):
+        pass  # no sampling stage in this run
     if extra:
         report.update(extra)
     if "://" not in out_dir:
