@@ -36,7 +36,7 @@ def _positive(value: str) -> int:
 def add_align_arguments(parser: argparse.ArgumentParser, *, model_flag: str = "--align-model",
                         required: bool = False, batch_flag: str = "--align-batch-size") -> None:
     """Add the aligner's options (dests: align_model, layer, method, align_batch_size,
-    long_input, distortion, softmax_threshold, align_device, align_threads, quantize)."""
+    long_input, distortion, softmax_threshold, softmax_temperature, align_device, align_threads, quantize)."""
     g = parser.add_argument_group("word alignment")
     flags = [model_flag] if model_flag == "--align-model" else [model_flag, "--align-model"]
     g.add_argument(*flags, dest="align_model", required=required,
@@ -56,6 +56,8 @@ def add_align_arguments(parser: argparse.ArgumentParser, *, model_flag: str = "-
                    help="SimAlign distortion: damp links far from the diagonal (0 = off)")
     g.add_argument("--softmax-threshold", type=float, default=1e-3,
                    help="probability threshold of --method softmax")
+    g.add_argument("--softmax-temperature", type=float, default=None,
+                   help="--method softmax on cosine / T instead of raw dot products")
     g.add_argument("--align-device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:1 ...")
     g.add_argument("--align-threads", type=_positive, default=None,
                    help="torch CPU threads (default: torch's own choice)")
@@ -72,6 +74,8 @@ def aligner_kwargs_from_args(args) -> dict:
         kw["distortion"] = args.distortion
     if args.method == "softmax":
         kw["softmax_threshold"] = args.softmax_threshold
+        if args.softmax_temperature:
+            kw["softmax_temperature"] = args.softmax_temperature
     return kw
 
 

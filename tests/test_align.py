@@ -117,6 +117,26 @@ def test_softmax_links_by_hand():
     assert am.softmax_links(scores, valid, 1e-3)[0].sum() > am.softmax_links(scores, valid, 0.5)[0].sum()
 
 
+def test_nn_margin_by_hand():
+    from transforms import align_methods as am
+    sim = torch.tensor([[[0.9, 0.1, am.PAD], [0.2, 0.4, am.PAD]]])
+    valid = am.valid_mask(torch.tensor([2]), torch.tensor([2]), 2, 3)
+    rows = ((0.9 - 0.5) + (0.4 - 0.3)) / 2
+    cols = ((0.9 - 0.55) + (0.4 - 0.25)) / 2
+    assert float(am.nn_margin(sim, valid)[0]) == pytest.approx((rows + cols) / 2)
+
+
+def test_softmax_temperature_uses_cosine(tiny_encoder):
+    from transforms.align import WordAligner
+    sharp = WordAligner(tiny_encoder, layer=2, method="softmax", softmax_temperature=1e-4).align(PAIRS)
+    soft = WordAligner(tiny_encoder, layer=2, method="softmax", softmax_temperature=10.0).align(PAIRS)
+    argmax = WordAligner(tiny_encoder, layer=2, method="argmax").align(PAIRS)
+    # A very low temperature leaves only each row's/column's best: ArgMax links.
+    assert [a.links for a in sharp] == [a.links for a in argmax]
+    # A very high one makes every probability ~1/len, above 1e-3 for short pairs: all links.
+    assert all(len(a.links) == len(s) * len(t) for a, (s, t) in zip(soft, PAIRS) if len(s) * len(t) < 100)
+
+
 # -- batching, output shape -------------------------------------------------------
 def test_batch_size_does_not_change_links(tiny_encoder):
     from transforms.align import WordAligner

@@ -94,7 +94,8 @@ class WordAligner:
     long_input: "reject" (Alignment.error="too_long") or "window" (embed
                 overlapping windows of the encoder's length).
     quantize:   None or "int8" (dynamic quantization of Linear layers, CPU).
-    method_options: distortion (0.0), softmax_threshold (1e-3),
+    method_options: distortion (0.0), softmax_threshold (1e-3), softmax_temperature
+                (None: raw dot products as awesome-align; T: cosine / T),
                 itermax_count (2), itermax_alpha (0.9), auto_layers (candidates).
     """
 
@@ -107,7 +108,8 @@ class WordAligner:
             raise ValueError(f"long_input must be one of {', '.join(LONG_INPUT_POLICIES)}, not {long_input!r}")
         if layer != "auto" and (not isinstance(layer, int) or layer < 0):
             raise ValueError(f"layer must be a non-negative int or 'auto', not {layer!r}")
-        known = {"distortion", "softmax_threshold", "itermax_count", "itermax_alpha", "auto_layers"}
+        known = {"distortion", "softmax_threshold", "softmax_temperature", "itermax_count",
+                 "itermax_alpha", "auto_layers"}
         unknown = set(method_options) - known
         if unknown:
             raise ValueError(f"unknown aligner option(s): {', '.join(sorted(unknown))}")
@@ -302,28 +304,31 @@ class WordAligner:
         return list(range(max(1, top // 3), top + 1))
 
     def choose_layer(self, sample_pairs) -> tuple[int, dict]:
-        """Pick the layer for ``sample_pairs`` without gold links: the layer whose
-        mutual-nearest-neighbour share is highest on the true pairs relative to
-        mismatched pairs (each source with the next pair's target).  Returns
-        (layer, {layer: criterion})."""
+        """Pick the layer for ``sample_pairs`` without gold links.
+
+        Criterion per layer: how much sharper the nearest-neighbour match is on
+        the true pairs than on mismatched pairs (each source with the next
+        pair's target): mean(best - average similarity) on true pairs minus the
+        same on mismatched ones.  Returns (layer, {layer: criterion})."""
         import torch
-        from transforms.align_methods import mutual_nn_share, similarity, valid_mask
+        from transforms.align_methods import nn_margin, similarity, valid_mask
 
         pairs = [p for p in sample_pairs if len(p[0]) and len(p[1])]
         layers = self.candidate_layers()
+        fallback = DEFAULT_LAYER if DEFAULT_LAYER in layers else layers[-1]
         if len(pairs) < 2:
-            return (DEFAULT_LAYER if DEFAULT_LAYER in layers else layers[-1]), {}
+            return fallback, {}
         sents = self._tokenize([p[0] for p in pairs] + [p[1] for p in pairs])
         vecs = self._embed(sents, layers)
         n = len(pairs)
         ok = [k for k in range(n) if vecs[k] is not None and vecs[n + k] is not None
               and sents[k].positions and sents[n + k].positions]
         if len(ok) < 2:
-            return (DEFAULT_LAYER if DEFAULT_LAYER in layers else layers[-1]), {}
+            return fallback, {}
         shifted = ok[1:] + ok[:1]
         criterion = {}
         for layer in layers:
-            shares = []
+            margins = []
             for tgt_keys in (ok, shifted):
                 src = torch.nn.utils.rnn.pad_sequence([vecs[k][layer] for k in ok], batch_first=True).float()
                 tgt = torch.nn.utils.rnn.pad_sequence([vecs[n + k][layer] for k in tgt_keys],
@@ -331,8 +336,8 @@ class WordAligner:
                 m = torch.as_tensor([len(vecs[k][layer]) for k in ok], device=src.device)
                 nn_ = torch.as_tensor([len(vecs[n + k][layer]) for k in tgt_keys], device=src.device)
                 valid = valid_mask(m, nn_, src.shape[1], tgt.shape[1])
-                shares.append(float(mutual_nn_share(similarity(src, tgt, valid), m, nn_, valid).mean()))
-            criterion[layer] = shares[0] - shares[1]
+                margins.append(float(nn_margin(similarity(src, tgt, valid), valid).mean()))
+            criterion[layer] = margins[0] - margins[1]
         best = max(layers, key=lambda layer: (criterion[layer], -layer))
         return best, criterion
 

@@ -125,7 +125,7 @@ def softmax_links(scores: torch.Tensor, valid: torch.Tensor, threshold: float = 
 
 
 def extract(method: str, src: torch.Tensor, tgt: torch.Tensor, m: torch.Tensor, n: torch.Tensor, *,
-            distortion: float = 0.0, softmax_threshold: float = 1e-3,
+            distortion: float = 0.0, softmax_threshold: float = 1e-3, softmax_temperature: float | None = None,
             itermax_count: int = 2, itermax_alpha: float = 0.9) -> tuple[torch.Tensor, torch.Tensor]:
     """Links ``[B, M, N]`` (bool) and similarities ``[B, M, N]`` for padded
     subword vectors ``src [B, M, H]`` and ``tgt [B, N, H]``."""
@@ -139,15 +139,28 @@ def extract(method: str, src: torch.Tensor, tgt: torch.Tensor, m: torch.Tensor, 
     elif method == "match":
         links = match_links(scored, m, n)
     elif method == "softmax":
-        dots = torch.bmm(src, tgt.transpose(1, 2))
+        # awesome-align scores with raw dot products; a temperature scores with
+        # cosine / temperature instead (encoders whose vector norms are large).
+        if softmax_temperature:
+            dots = (sim * 2.0 - 1.0) / softmax_temperature
+        else:
+            dots = torch.bmm(src, tgt.transpose(1, 2))
         links = softmax_links(dots, valid, softmax_threshold)
     else:
         raise ValueError(f"unknown alignment method {method!r}; choose one of {', '.join(METHODS)}")
     return links, sim
 
 
-def mutual_nn_share(sim: torch.Tensor, m: torch.Tensor, n: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Per pair: ArgMax links / min(m, n), the share of subwords whose nearest
-    neighbour on the other side points back at them (1.0 = perfect agreement)."""
-    links = argmax_links(sim, valid).flatten(1).sum(dim=1).to(torch.float64)
-    return links / torch.minimum(m, n).clamp(min=1).to(torch.float64)
+def nn_margin(sim: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Per pair: how far each subword's best match stands out from its average
+    match (max minus mean similarity), averaged over the rows and the columns."""
+    zero = sim.masked_fill(~valid, 0.0)
+    out = []
+    for dim in (2, 1):
+        count = valid.sum(dim=dim)
+        has = count > 0
+        best = sim.max(dim=dim).values
+        mean = zero.sum(dim=dim) / count.clamp(min=1)
+        margin = ((best - mean) * has).sum(dim=1) / has.sum(dim=1).clamp(min=1)
+        out.append(margin.to(torch.float64))
+    return (out[0] + out[1]) / 2
