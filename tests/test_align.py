@@ -188,6 +188,8 @@ def test_bad_options(tiny_encoder):
         WordAligner(tiny_encoder, long_input="truncate")
     with pytest.raises(ValueError, match="unknown aligner option"):
         WordAligner(tiny_encoder, distorsion=0.3)
+    with pytest.raises(ValueError, match="layer 2 is not available"):
+        WordAligner(tiny_encoder, layer=1).align(PAIRS, layer=2)
 
 
 # -- long input -------------------------------------------------------------------
@@ -365,3 +367,18 @@ def test_real_encoder_enfr_equals_simalign_and_aer(real_encoder, shared_data, si
     assert [list(a.links) for a in ours] == [[tuple(x) for x in ref.get_word_aligns(s, t)["inter"]]
                                              for s, t in pairs]
     assert corpus_aer([a.links for a in ours], gold)[2] <= 0.080
+    # The defaults (layer 7, ArgMax) meet the target on this set.
+    default = WordAligner(real_encoder).align(pairs)
+    assert corpus_aer([a.links for a in default], gold)[2] <= 0.079
+
+
+@pytest.mark.slow
+def test_real_encoder_layer_auto(real_encoder, shared_data):
+    from pipelines.eval_align import corpus_aer, read_gold, read_pairs
+    from transforms.align import WordAligner
+    pairs = read_pairs(os.path.join(shared_data, "alignment", "enfr.src-tgt"))
+    gold = read_gold(os.path.join(shared_data, "alignment", "enfr.gold"), pairs)
+    wa = WordAligner(real_encoder, layer="auto")
+    got = wa.align(pairs)
+    assert 5 <= wa.layer <= 8  # the middle layers, where AER is lowest on this set
+    assert corpus_aer([a.links for a in got], gold)[2] <= 0.085

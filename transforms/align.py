@@ -247,6 +247,9 @@ class WordAligner:
                          {k: round(v, 4) for k, v in per_layer.items()})
                 self.set_layer(chosen)
             layer = self.layer
+        _, stack = _layer_stack(self.model)
+        if stack is not None and layer > len(stack):
+            raise ValueError(f"layer {layer} is not available: this aligner keeps layers up to {len(stack)}")
         sents = self._tokenize([p[0] for p in pairs] + [p[1] for p in pairs])
         vecs = self._embed(sents, [layer])
         n = len(pairs)
