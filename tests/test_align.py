@@ -280,6 +280,31 @@ def test_align_stage_on_beam(tiny_encoder, layer):
                     label="rejected")
 
 
+@pytest.mark.parametrize("options", [
+    ["--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK"],
+    ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+], ids=["portable", "multiprocess"])
+def test_align_stage_same_on_other_runners(tiny_encoder, options):
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+    import apache_beam as beam
+    from transforms.align import AlignStage, AlignStep, WordAligner
+
+    recs = _records()
+    pairs = [(list(r.tokens("src")), list(r.tokens("tgt"))) for r in recs
+             if r.tokens("src") and r.tokens("tgt") and r.id != "long"]
+    layer = WordAligner(tiny_encoder, layer="auto").choose_layer(pairs)[0]
+    expected = WordAligner(tiny_encoder, layer=layer).align(pairs)
+    want = [(r.id, al.links) for r, al in zip([r for r in recs if r.id not in ("empty", "mono", "long")],
+                                                expected)]
+    with TestPipeline(options=PipelineOptions(options)) as p:
+        out = p | beam.Create(recs) | AlignStage(AlignStep(tiny_encoder, layer="auto", batch_size=3))
+        assert_that(out.kept | "K" >> beam.Map(lambda r: (r.id, r.alignment)), equal_to(want), label="kept")
+        assert_that(out.rejected | beam.Map(lambda r: r.reason), equal_to(["no_tokens", "no_tokens", "too_long"]),
+                    label="rejected")
+
+
 # -- AER and the eval command -----------------------------------------------------
 def test_aer_by_hand():
     from pipelines.eval_align import aer
