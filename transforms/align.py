@@ -1,0 +1,476 @@
+"""Word alignment from a multilingual encoder's subword embeddings, batched.
+
+``WordAligner`` embeds many sentences per forward pass (length-sorted,
+padded with attention masks), then extracts links for many pairs at once
+(``transforms.align_methods``).  Links are computed between subwords and
+mapped to words as SimAlign does with ``token_type="bpe"``: words ``(i, j)``
+are linked when any of their subwords are.  On the same model, layer and
+method the links equal ``simalign.SentenceAligner``'s.
+
+``AlignStep`` is the pipeline stage; ``AlignStage`` wraps it for Beam and
+resolves ``layer="auto"`` once for the whole input (a deterministic sample),
+so every runner picks the same layer.
+
+torch and transformers are imported when a model is loaded, not here.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import apache_beam as beam
+
+from transforms.align_defaults import DEFAULT_LAYER, DEFAULT_METHOD, LONG_INPUT_POLICIES, METHODS
+from transforms.record import Record, Rejected
+from transforms.stage import REJECTED, ApplyStep, StageOutput, Step
+
+LOG = logging.getLogger(__name__)
+
+AUTO_SAMPLE = 200  # pairs used to choose the layer
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Word links of one pair: 0-based (src_word, tgt_word), sorted; one
+    similarity ((cos+1)/2, the best of the subword links behind it) per link."""
+
+    links: tuple[tuple[int, int], ...] = ()
+    scores: tuple[float, ...] = ()
+    error: str | None = None
+    detail: str = ""
+
+    def coverage(self, n_src: int, n_tgt: int) -> float:
+        """Share of the words of both sides with at least one link."""
+        if n_src + n_tgt == 0:
+            return 0.0
+        src = {i for i, _ in self.links}
+        tgt = {j for _, j in self.links}
+        return (len(src) + len(tgt)) / (n_src + n_tgt)
+
+
+@dataclass
+class _Sentence:
+    ids: list[int]            # input ids with the model's special tokens
+    positions: list[int]      # index in ids of each subword of a word
+    words: list[int]          # word index of each of those subwords
+    too_long: bool = False
+
+
+def _model_position_limit(config, tokenizer) -> int:
+    """Longest input (in tokens, specials included) the encoder accepts."""
+    limit = getattr(config, "max_position_embeddings", None) or 512
+    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert", "xlm-roberta-xl"):
+        limit -= (config.pad_token_id or 0) + 1  # their positions start after padding_idx
+    tok_limit = getattr(tokenizer, "model_max_length", None)
+    if tok_limit and tok_limit < 1_000_000:
+        limit = min(limit, tok_limit)
+    return int(limit)
+
+
+def _layer_stack(model):
+    """The ModuleList of transformer layers, for encoders whose hidden state
+    after layer L is the plain output of layer L (no final norm after the stack)."""
+    for path in (("encoder", "layer"), ("transformer", "layer")):
+        obj = model
+        for attr in path:
+            obj = getattr(obj, attr, None)
+        if obj is not None and hasattr(obj, "__len__"):
+            return path, obj
+    return None, None
+
+
+class WordAligner:
+    """Batched SimAlign-style word aligner over any Hugging Face encoder.
+
+    model:      hub id or local directory (loaded with AutoModel/AutoTokenizer).
+    layer:      hidden state index (0 = embeddings) or "auto" (choose_layer on the
+                first pairs given to align()).
+    method:     argmax | itermax | match | softmax.
+    device:     "auto" (cuda when present), "cpu", "cuda", ...
+    batch_size: sentences per forward pass.
+    threads:    torch.set_num_threads(threads) when given.
+    long_input: "reject" (Alignment.error="too_long") or "window" (embed
+                overlapping windows of the encoder's length).
+    quantize:   None or "int8" (dynamic quantization of Linear layers, CPU).
+    method_options: distortion (0.0), softmax_threshold (1e-3), softmax_temperature
+                (None: raw dot products as awesome-align; T: cosine / T),
+                itermax_count (2), itermax_alpha (0.9), auto_layers (candidates).
+    """
+
+    def __init__(self, model: str, *, layer: int | str = DEFAULT_LAYER, method: str = DEFAULT_METHOD,
+                 device: str = "auto", batch_size: int = 32, threads: int | None = None,
+                 long_input: str = "reject", quantize: str | None = None, **method_options):
+        if method not in METHODS:
+            raise ValueError(f"unknown alignment method {method!r}; choose one of {', '.join(METHODS)}")
+        if long_input not in LONG_INPUT_POLICIES:
+            raise ValueError(f"long_input must be one of {', '.join(LONG_INPUT_POLICIES)}, not {long_input!r}")
+        if layer != "auto" and (not isinstance(layer, int) or layer < 0):
+            raise ValueError(f"layer must be a non-negative int or 'auto', not {layer!r}")
+        known = {"distortion", "softmax_threshold", "softmax_temperature", "itermax_count",
+                 "itermax_alpha", "auto_layers"}
+        unknown = set(method_options) - known
+        if unknown:
+            raise ValueError(f"unknown aligner option(s): {', '.join(sorted(unknown))}")
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.model_name = model
+        self.method = method
+        self.batch_size = max(1, int(batch_size))
+        self.long_input = long_input
+        self.auto_layers = method_options.pop("auto_layers", None)
+        self.options = method_options
+        self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available()
+                                   else ("cpu" if device == "auto" else device))
+        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        self.model = AutoModel.from_pretrained(model).eval()
+        self.n_layers = int(getattr(self.model.config, "num_hidden_layers", 0) or 0)
+        self.max_len = _model_position_limit(self.model.config, self.tokenizer)
+        if layer != "auto" and self.n_layers and layer > self.n_layers:
+            raise ValueError(f"layer {layer} does not exist: {model} has {self.n_layers} layers")
+        self.layer = layer
+        # Alignment never needs the layers above the one it reads: drop them.
+        if layer != "auto":
+            self._truncate(layer)
+        if quantize == "int8":
+            self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
+        elif quantize:
+            raise ValueError(f"quantize must be None or 'int8', not {quantize!r}")
+        self.model.to(self.device)
+        self.quantize = quantize
+
+    def set_layer(self, layer: int) -> None:
+        """Read hidden state ``layer`` from now on (drops the layers above it)."""
+        if self.n_layers and not 0 <= layer <= self.n_layers:
+            raise ValueError(f"layer {layer} does not exist: {self.model_name} has {self.n_layers} layers")
+        self.layer = layer
+        self._truncate(layer)
+
+    # -- embedding -------------------------------------------------------
+    def _truncate(self, keep: int) -> None:
+        path, stack = _layer_stack(self.model)
+        if stack is not None and keep > len(stack):
+            raise ValueError(f"layer {keep} was dropped when this aligner was set to layer "
+                             f"{len(stack)}; load a new WordAligner")
+        if stack is not None and keep < len(stack):
+            import torch
+            parent = self.model
+            for attr in path[:-1]:
+                parent = getattr(parent, attr)
+            setattr(parent, path[-1], torch.nn.ModuleList(list(stack)[:keep]))
+
+    def _tokenize(self, sentences: Sequence[Sequence[str]]) -> list[_Sentence]:
+        enc = self.tokenizer([list(s) for s in sentences], is_split_into_words=True,
+                             add_special_tokens=True, truncation=False)
+        out = []
+        for k in range(len(sentences)):
+            ids = enc["input_ids"][k]
+            word_ids = enc.word_ids(k)
+            positions = [p for p, w in enumerate(word_ids) if w is not None]
+            out.append(_Sentence(ids, positions, [word_ids[p] for p in positions],
+                                 too_long=len(ids) > self.max_len))
+        return out
+
+    def _forward(self, batch_ids: list[list[int]], layers: Sequence[int]):
+        """Hidden states of ``layers`` for a batch of id lists: ``{layer: [B, T, H]}``."""
+        import torch
+        T = max(len(ids) for ids in batch_ids)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        input_ids = torch.full((len(batch_ids), T), pad, dtype=torch.long)
+        attn = torch.zeros((len(batch_ids), T), dtype=torch.long)
+        for b, ids in enumerate(batch_ids):
+            input_ids[b, :len(ids)] = torch.as_tensor(ids)
+            attn[b, :len(ids)] = 1
+        out = self.model(input_ids=input_ids.to(self.device), attention_mask=attn.to(self.device),
+                         output_hidden_states=True)
+        return {layer: out.hidden_states[layer] for layer in layers}
+
+    def _embed(self, sents: list[_Sentence], layers: Sequence[int]) -> list[dict]:
+        """Subword vectors of each sentence: ``[{layer: [n_sub, H]}]`` (None when too long
+        under the reject policy).  Sentences are length-sorted into batches."""
+        import torch
+        result: list[dict | None] = [None] * len(sents)
+        todo = [k for k, s in enumerate(sents) if not s.too_long]
+        todo.sort(key=lambda k: len(sents[k].ids))
+        with torch.inference_mode():
+            for start in range(0, len(todo), self.batch_size):
+                chunk = todo[start:start + self.batch_size]
+                hidden = self._forward([sents[k].ids for k in chunk], layers)
+                for b, k in enumerate(chunk):
+                    pos = torch.as_tensor(sents[k].positions, device=self.device, dtype=torch.long)
+                    result[k] = {layer: h[b].index_select(0, pos) for layer, h in hidden.items()}
+            if self.long_input == "window":
+                for k, s in enumerate(sents):
+                    if s.too_long:
+                        result[k] = self._embed_windows(s, layers)
+        return result
+
+    def _embed_windows(self, sent: _Sentence, layers: Sequence[int]) -> dict:
+        """A long sentence in overlapping windows of the encoder's length; each
+        subword takes its vector from the window where it sits most centrally."""
+        import torch
+        specials_front = sent.positions[0] if sent.positions else 1
+        specials_back = len(sent.ids) - 1 - sent.positions[-1] if sent.positions else 1
+        body = [sent.ids[p] for p in sent.positions]
+        front, back = sent.ids[:specials_front], sent.ids[len(sent.ids) - specials_back:]
+        width = self.max_len - len(front) - len(back)
+        stride = max(1, width // 2)
+        starts = list(range(0, max(1, len(body) - width) + stride, stride))
+        starts = sorted({min(s, max(0, len(body) - width)) for s in starts})
+        best = [(-1.0, None, 0)] * len(body)  # (centrality, window, offset)
+        windows = [front + body[s:s + width] + back for s in starts]
+        states = [self._forward([w], layers) for w in windows]
+        for wi, s in enumerate(starts):
+            n = min(width, len(body) - s)
+            for t in range(n):
+                centrality = min(t + 1, n - t)
+                if centrality > best[s + t][0]:
+                    best[s + t] = (centrality, wi, len(front) + t)
+        out = {}
+        for layer in layers:
+            out[layer] = torch.stack([states[wi][layer][0, off] for _, wi, off in best])
+        return out
+
+    # -- alignment -------------------------------------------------------
+    def align(self, pairs: list[tuple[list[str], list[str]]], *, layer: int | None = None) -> list[Alignment]:
+        """Align word-tokenized pairs; one Alignment per pair, in order."""
+        if not pairs:
+            return []
+        if layer is None:
+            if self.layer == "auto":
+                chosen, per_layer = self.choose_layer(pairs[:AUTO_SAMPLE])
+                LOG.info("layer auto: chose layer %d; criterion per layer: %s", chosen,
+                         {k: round(v, 4) for k, v in per_layer.items()})
+                self.set_layer(chosen)
+            layer = self.layer
+        _, stack = _layer_stack(self.model)
+        if stack is not None and layer > len(stack):
+            raise ValueError(f"layer {layer} is not available: this aligner keeps layers up to {len(stack)}")
+        sents = self._tokenize([p[0] for p in pairs] + [p[1] for p in pairs])
+        vecs = self._embed(sents, [layer])
+        n = len(pairs)
+        results: list[Alignment | None] = [None] * n
+        ready = []
+        for k in range(n):
+            s, t = sents[k], sents[n + k]
+            if vecs[k] is None or vecs[n + k] is None:
+                long_side = "source" if vecs[k] is None else "target"
+                length = len(s.ids) if vecs[k] is None else len(t.ids)
+                results[k] = Alignment(error="too_long", detail=(
+                    f"{long_side} has {length} tokens, over the encoder's limit of {self.max_len}"))
+            elif not s.positions or not t.positions:
+                results[k] = Alignment()  # nothing to link (a side with no subwords)
+            else:
+                ready.append(k)
+        # Extraction in chunks of similar size, to keep padding small.
+        ready.sort(key=lambda k: (len(sents[k].positions), len(sents[n + k].positions)))
+        chunk = max(1, self.batch_size)
+        for start in range(0, len(ready), chunk):
+            ks = ready[start:start + chunk]
+            for k, al in zip(ks, self._extract([(sents[k], sents[n + k]) for k in ks],
+                                               [(vecs[k][layer], vecs[n + k][layer]) for k in ks])):
+                results[k] = al
+        return results  # type: ignore[return-value]
+
+    def _extract(self, sent_pairs, vec_pairs) -> list[Alignment]:
+        import torch
+        from transforms.align_methods import extract
+
+        src = torch.nn.utils.rnn.pad_sequence([v[0] for v in vec_pairs], batch_first=True)
+        tgt = torch.nn.utils.rnn.pad_sequence([v[1] for v in vec_pairs], batch_first=True)
+        m = torch.as_tensor([len(v[0]) for v in vec_pairs], device=src.device)
+        n = torch.as_tensor([len(v[1]) for v in vec_pairs], device=src.device)
+        links, sim = extract(self.method, src.float(), tgt.float(), m, n, **self.options)
+        b_idx, i_idx, j_idx = (t.tolist() for t in links.nonzero(as_tuple=True))
+        link_sims = sim[links].tolist()
+        per_pair: list[dict] = [dict() for _ in vec_pairs]
+        for b, i, j, v in zip(b_idx, i_idx, j_idx, link_sims):
+            key = (sent_pairs[b][0].words[i], sent_pairs[b][1].words[j])
+            best = per_pair[b].get(key)
+            if best is None or v > best:
+                per_pair[b][key] = v
+        out = []
+        for d in per_pair:
+            keys = sorted(d)
+            out.append(Alignment(links=tuple(keys), scores=tuple(float(d[key]) for key in keys)))
+        return out
+
+    # -- layer choice ----------------------------------------------------
+    def candidate_layers(self) -> list[int]:
+        if self.auto_layers:
+            return [int(x) for x in self.auto_layers]
+        top = self.n_layers or DEFAULT_LAYER
+        return list(range(max(1, top // 3), top + 1))
+
+    def choose_layer(self, sample_pairs) -> tuple[int, dict]:
+        """Pick the layer for ``sample_pairs`` without gold links.
+
+        Criterion per layer: how much sharper the nearest-neighbour match is on
+        the true pairs than on mismatched pairs (each source with the next
+        pair's target): mean(best - average similarity) on true pairs minus the
+        same on mismatched ones.  Returns (layer, {layer: criterion})."""
+        import torch
+        from transforms.align_methods import nn_margin, similarity, valid_mask
+
+        pairs = [p for p in sample_pairs if len(p[0]) and len(p[1])]
+        layers = self.candidate_layers()
+        fallback = DEFAULT_LAYER if DEFAULT_LAYER in layers else layers[-1]
+        if len(pairs) < 2:
+            return fallback, {}
+        sents = self._tokenize([p[0] for p in pairs] + [p[1] for p in pairs])
+        vecs = self._embed(sents, layers)
+        n = len(pairs)
+        ok = [k for k in range(n) if vecs[k] is not None and vecs[n + k] is not None
+              and sents[k].positions and sents[n + k].positions]
+        if len(ok) < 2:
+            return fallback, {}
+        shifted = ok[1:] + ok[:1]
+        criterion = {}
+        for layer in layers:
+            margins = []
+            for tgt_keys in (ok, shifted):
+                src = torch.nn.utils.rnn.pad_sequence([vecs[k][layer] for k in ok], batch_first=True).float()
+                tgt = torch.nn.utils.rnn.pad_sequence([vecs[n + k][layer] for k in tgt_keys],
+                                                      batch_first=True).float()
+                m = torch.as_tensor([len(vecs[k][layer]) for k in ok], device=src.device)
+                nn_ = torch.as_tensor([len(vecs[n + k][layer]) for k in tgt_keys], device=src.device)
+                valid = valid_mask(m, nn_, src.shape[1], tgt.shape[1])
+                margins.append(float(nn_margin(similarity(src, tgt, valid), valid).mean()))
+            criterion[layer] = margins[0] - margins[1]
+        best = max(layers, key=lambda layer: (criterion[layer], -layer))
+        return best, criterion
+
+
+# -- the pipeline stage ------------------------------------------------------
+class AlignStep(Step):
+    """Fill ``alignment``, ``link_scores`` and scores ``align_coverage`` /
+    ``align_sim_mean`` from ``record.tokens('src')`` / ``record.tokens('tgt')``.
+
+    Rejects: ``no_tokens`` (a side missing or empty), ``too_long`` (over the
+    encoder's limit under long_input="reject").  The model loads in setup()."""
+
+    name = "align"
+    score_ranges = {"align_coverage": (0.0, 1.0), "align_sim_mean": (0.0, 1.0)}
+    thresholds: dict = {}
+
+    def __init__(self, model: str, *, layer: int | str = DEFAULT_LAYER, method: str = DEFAULT_METHOD,
+                 device: str = "auto", batch_size: int = 32, threads: int | None = None,
+                 long_input: str = "reject", quantize: str | None = None, **method_options):
+        self.model = model
+        self.kwargs = dict(layer=layer, method=method, device=device, batch_size=batch_size,
+                           threads=threads, long_input=long_input, quantize=quantize, **method_options)
+        self.batch_size = max(2, int(batch_size))
+        self.aligner: WordAligner | None = None
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["aligner"] = None  # the model never travels; each worker loads its own
+        return state
+
+    def setup(self) -> None:
+        if self.aligner is None:
+            self.aligner = WordAligner(self.model, **self.kwargs)
+
+    def set_layer(self, layer: int) -> None:
+        """Fix the layer (AlignStage resolves "auto" once for the whole input)."""
+        self.kwargs["layer"] = int(layer)
+        if self.aligner is not None:
+            self.aligner.set_layer(int(layer))
+
+    def process(self, record: Record) -> Iterable[Record | Rejected]:
+        return self.process_batch([record])
+
+    def process_batch(self, records: list[Record]) -> Iterable[Record | Rejected]:
+        self.setup()
+        todo, pairs = [], []
+        out: list[Record | Rejected | None] = [None] * len(records)
+        for k, record in enumerate(records):
+            src, tgt = record.tokens("src"), record.tokens("tgt")
+            if not src or not tgt:
+                side = "source" if not src else "target"
+                out[k] = Rejected.of(record, self.name, "no_tokens", f"the {side} side has no tokens to align")
+            else:
+                todo.append(k)
+                pairs.append((list(src), list(tgt)))
+        aligner = self.aligner
+        for k, pair, al in zip(todo, pairs, aligner.align(pairs)):
+            record = records[k]
+            if al.error:
+                out[k] = Rejected.of(record, self.name, al.error, al.detail)
+                continue
+            n_src, n_tgt = len(pair[0]), len(pair[1])
+            scores = {"align_coverage": al.coverage(n_src, n_tgt)}
+            if al.scores:
+                scores["align_sim_mean"] = sum(al.scores) / len(al.scores)
+            out[k] = (record.replace(alignment=al.links, link_scores=al.scores)
+                      .with_scores(**scores)
+                      .with_origin(self.name, self.model, layer=aligner.layer, method=aligner.method))
+        yield from out  # type: ignore[misc]
+
+
+def _sample_key(record: Record) -> str:
+    return hashlib.sha1(record.id.encode("utf-8")).hexdigest()
+
+
+class _ChooseLayerFn(beam.DoFn):
+    def __init__(self, step: AlignStep):
+        self.step = step
+
+    def setup(self):
+        self.step.setup()
+
+    def process(self, sample):
+        pairs = [(list(r.tokens("src")), list(r.tokens("tgt"))) for r in sample
+                 if r.tokens("src") and r.tokens("tgt")]
+        layer, per_layer = self.step.aligner.choose_layer(pairs)
+        LOG.info("align: layer auto chose %d on %d pairs; criterion per layer: %s", layer, len(pairs),
+                 {k: round(v, 4) for k, v in per_layer.items()})
+        yield layer
+
+
+class _AlignWithLayerFn(beam.DoFn):
+    def __init__(self, step: AlignStep):
+        self.step = step
+
+    def setup(self):
+        self.step.setup()
+
+    def process(self, batch, layer):
+        if self.step.kwargs["layer"] != layer:
+            self.step.set_layer(layer)
+        for item in self.step.process_batch(batch):
+            if isinstance(item, Rejected):
+                yield beam.pvalue.TaggedOutput(REJECTED, item)
+            else:
+                yield item
+
+
+class AlignStage(beam.PTransform):
+    """Beam stage for AlignStep.  With a fixed layer it is ``ApplyStep``; with
+    layer="auto" it first picks the layer on a sample of the input chosen by
+    hashed record id (the same sample on every runner), then aligns everything
+    at that layer.  Returns StageOutput(kept, rejected)."""
+
+    def __init__(self, step: AlignStep, sample_size: int = AUTO_SAMPLE):
+        super().__init__(label=step.name)
+        self.step = step
+        self.sample_size = sample_size
+        self.name = step.name
+        self.score_ranges = dict(step.score_ranges)
+        self.thresholds = dict(step.thresholds)
+
+    def expand(self, pcoll):
+        if self.step.kwargs["layer"] != "auto":
+            return pcoll | "Apply" >> ApplyStep(self.step)
+        layer = (pcoll
+                 | "Sample" >> beam.combiners.Top.Of(self.sample_size, key=_sample_key, reverse=True)
+                 | "ChooseLayer" >> beam.ParDo(_ChooseLayerFn(self.step)))
+        outs = (pcoll
+                | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.step.batch_size)
+                | "Align" >> beam.ParDo(_AlignWithLayerFn(self.step), beam.pvalue.AsSingleton(layer))
+                .with_outputs(REJECTED, main="kept"))
+        return StageOutput(outs.kept, outs[REJECTED])
