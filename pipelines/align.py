@@ -7,7 +7,7 @@ ACCEPTS_BEAM_ARGS = True
 
 
 def add_stage_arguments(parser) -> None:
-    from transforms.align_args import add_align_arguments
+    from pipelines.align_args import add_align_arguments
     add_align_arguments(parser)
 
 
@@ -20,9 +20,8 @@ def add_arguments(parser) -> None:
 
 
 def build_stages(args) -> list:
-    from transforms.align_args import align_step_from_args
-    from transforms.stage import ApplyStep
-    return [ApplyStep(align_step_from_args(args))]
+    from pipelines.align_args import align_stage_from_args
+    return [align_stage_from_args(args)]
 
 
 def main(args) -> int:

@@ -51,9 +51,9 @@ def add_stage_arguments(p) -> None:
     _add(g, "--choice", choices=["weight", "uniform"], default="weight",
          help="lexicon: pick among translations by weight (when the lexicon has one) or uniformly")
     _add(g, "--keep-entities", action="store_true", help="lexicon: never replace words inside entities")
-    _add(g, "--align-model", help="alm: encoder to align pairs that have no links (else they are rejected)")
-    _add(g, "--align-layer", type=int, default=8, help="alm: encoder layer for the aligner")
-    _add(g, "--align-threads", type=int, default=1, help="alm: torch threads per worker for the aligner")
+    from pipelines.align_args import add_align_arguments
+    if "--align-model" not in p._option_string_actions:
+        add_align_arguments(p)  # alm: encoder to align pairs that have no links (else rejected)
 
 
 def check_arguments(args) -> None:
@@ -96,9 +96,10 @@ def build_stages(args) -> list:
     from transforms.codeswitch import CodeSwitchStep
     stages = []
     if args.align_model:
-        from transforms.aligner_fallback import AlignMissingStep
-        stages.append(ApplyStep(AlignMissingStep(args.align_model, layer=args.align_layer,
-                                                 threads=args.align_threads)))
+        from pipelines.align_args import aligner_kwargs_from_args
+        from transforms.align import AlignStage, AlignStep
+        stages.append(AlignStage(AlignStep(args.align_model, only_missing=True,
+                                           **aligner_kwargs_from_args(args))))
     stages.append(ApplyStep(CodeSwitchStep(
         alpha=args.alpha, max_phrase_len=args.max_phrase_len, max_swaps=args.max_swaps,
         matrix=args.matrix, samples=args.samples, seed=args.seed,

@@ -210,10 +210,10 @@ def main(args) -> int:
     if args.min_count < 1 or not 0.0 <= args.min_prob <= 1.0 or args.batch_size < 1:
         raise CliError("--min-count and --batch-size must be >= 1, --min-prob in [0, 1]")
     check_model(args.model, "--model")
-    from transforms.aligner_fallback import make_word_aligner
+    from transforms.align import WordAligner
 
-    aligner = make_word_aligner(args.model, layer=args.layer, method=args.method,
-                                device=args.device, threads=args.threads, batch_size=args.batch_size)
+    aligner = WordAligner(args.model, layer=args.layer, method=args.method,
+                          device=args.device, threads=args.threads, batch_size=args.batch_size)
     pairs, alignments, failed = [], [], 0
     batch, locs = [], []
     saved = open(args.save_alignments, "w", encoding="utf-8") if args.save_alignments else None

@@ -14,11 +14,6 @@ DESCRIPTION = HELP + ". Last line: F1=<value>."
 DEFAULT_LAYER = 7
 DEFAULT_METHOD = "itermax"
 DEFAULT_GAP = 1
-try:  # the batched aligner's methods once it is merged (a light module)
-    from transforms.align_defaults import METHODS as ALIGN_METHODS
-except ImportError:  # the simalign fallback's
-    ALIGN_METHODS = ("argmax", "itermax", "match", "fwd", "rev")
-
 
 def add_policy_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("projection policy")
@@ -32,16 +27,12 @@ def add_policy_arguments(p: argparse.ArgumentParser) -> None:
                    help="spans projected with lower confidence count as missing")
 
 
-def add_aligner_arguments(p: argparse.ArgumentParser, model_flag: str = "--model") -> None:
-    g = p.add_argument_group("word alignment")
-    g.add_argument(model_flag, dest="align_model", required=True,
-                   help="encoder for alignment: hub id or local directory")
-    g.add_argument("--layer", type=int, default=DEFAULT_LAYER, help="encoder layer whose embeddings align")
-    g.add_argument("--method", default=DEFAULT_METHOD, choices=ALIGN_METHODS,
-                   help="link extraction (SimAlign methods)")
-    g.add_argument("--device", default="auto", help="auto, cpu, cuda")
-    g.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    g.add_argument("--align-batch-size", type=int, default=32, help="pairs per aligner call")
+def add_aligner_arguments(p: argparse.ArgumentParser, model_flag: str = "--model",
+                          required: bool = True) -> None:
+    """The aligner's options, with the layer and method that project best."""
+    from pipelines.align_args import add_align_arguments
+    add_align_arguments(p, model_flag=model_flag, required=required)
+    p.set_defaults(layer=DEFAULT_LAYER, method=DEFAULT_METHOD)
 
 
 def policy_from_args(args):
@@ -67,7 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args) -> int:
     from pipelines.cli import CliError
     from pipelines.conll import ConllError, read_conll
-    from transforms.align_fallback import aligner_class
+    from pipelines.align_args import aligner_kwargs_from_args
+    from transforms.align import WordAligner
     from transforms.project import project_spans, span_prf, spans_from_bio
 
     try:
@@ -82,8 +74,7 @@ def main(args) -> int:
         src, tgt = src[:args.limit], tgt[:args.limit]
     policy = policy_from_args(args)
     t0 = time.time()
-    aligner = aligner_class()(args.align_model, layer=args.layer, method=args.method, device=args.device,
-                              batch_size=args.align_batch_size, threads=args.threads)
+    aligner = WordAligner(args.align_model, **aligner_kwargs_from_args(args))
     try:
         alignments = []
         for k in range(0, len(src), args.align_batch_size):

@@ -32,7 +32,10 @@ def add_stage_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=MODES, default="translate-train",
                    help="translate-train: project the input's labels onto its translation; "
                         "translate-test: tag the translation and project back onto the input")
-    add_aligner_arguments(p, model_flag="--align-model")
+    add_aligner_arguments(p, model_flag="--align-model", required=False)
+    g = p.add_argument_group("models")
+    g.add_argument("--device", default="auto", help="device of the translation and tagger models: auto, cpu, cuda")
+    g.add_argument("--threads", type=int, default=None, help="torch CPU threads of those models")
     add_policy_arguments(p)
     g = p.add_argument_group("projection")
     g.add_argument("--on-missing", choices=["reject", "drop"], default="reject",
@@ -77,7 +80,8 @@ def build_stages(args) -> list:
     """[translate?] -> [annotate (translate-test)] -> align -> project, each a
     PTransform returning StageOutput(kept, rejected)."""
     from pipelines.cli import CliError
-    from transforms.align_fallback import AlignWordsStep
+    from pipelines.align_args import aligner_kwargs_from_args
+    from transforms.align import AlignStage, AlignStep
     from transforms.annotate import AnnotateStep
     from transforms.project import ProjectStep
     from transforms.stage import ApplyStep
@@ -89,9 +93,10 @@ def build_stages(args) -> list:
             raise CliError("--mode translate-test needs --tagger-model (the tagger for the translation)")
         stages.append(ApplyStep(AnnotateStep(args.tagger_model, side="tgt", batch_size=args.tagger_batch_size,
                                              device=args.device, threads=args.threads)))
-    stages.append(ApplyStep(AlignWordsStep(args.align_model, layer=args.layer, method=args.method,
-                                           device=args.device, batch_size=args.align_batch_size,
-                                           threads=args.threads)))
+    if not args.align_model:
+        raise CliError("run project needs --align-model (a multilingual encoder: hub id or local folder)")
+    # MT output arrives untokenised: split punctuation off before aligning.
+    stages.append(AlignStage(AlignStep(args.align_model, tokenize="words", **aligner_kwargs_from_args(args))))
     stages.append(ApplyStep(ProjectStep(policy, from_side="src" if args.mode == "translate-train" else "tgt",
                                         tag_scheme="bio" if args.tag_scheme == "bio" else "pos",
                                         tag_rule=args.tag_rule,

@@ -325,7 +325,7 @@ def test_pairs_without_links_are_aligned_first(tiny_encoder):
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
 
-    from transforms.aligner_fallback import AlignMissingStep
+    from transforms.align import AlignStep
     from transforms.stage import ApplyStep
 
     recs = [Record(id="a", src_lang="en", tgt_lang="de", src_text="the cat sat on the mat .",
@@ -333,21 +333,22 @@ def test_pairs_without_links_are_aligned_first(tiny_encoder):
             Record(id="b", src_lang="en", tgt_lang="de", src_text="a house in Berlin",
                    tgt_text="ein Haus in Berlin", alignment=((0, 0), (1, 1), (2, 2), (3, 3))),
             Record(id="c", src_text="only one side")]
-    aligned = list(AlignMissingStep(tiny_encoder, layer=2, threads=1).run(recs))
+    aligned = list(AlignStep(tiny_encoder, layer=2, threads=1, only_missing=True).run(recs))
     assert aligned[0].alignment and aligned[0].origin[-1]["stage"] == "align"
-    assert aligned[1] == recs[1] and aligned[2] == recs[2]   # had links / not a pair: untouched
+    assert aligned[1] == recs[1]   # had links: untouched
+    assert isinstance(aligned[2], Rejected) and aligned[2].reason == "no_tokens"  # not a pair
 
     def ids(pc):
         return pc | beam.Map(lambda r: r.id)
 
     with TestPipeline(runner="BundleBasedDirectRunner") as p:
-        out1 = p | beam.Create(recs) | ApplyStep(AlignMissingStep(tiny_encoder, layer=2))
+        out1 = p | beam.Create(recs) | ApplyStep(AlignStep(tiny_encoder, layer=2, only_missing=True))
         out2 = out1.kept | ApplyStep(CodeSwitchStep(alpha=0.3, seed=1))
         n = ((out1.rejected, out2.kept, out2.rejected) | beam.Flatten()
              | beam.combiners.Count.Globally())
         assert_that(n, equal_to([3]), label="count")
-        assert_that(out2.rejected | beam.Map(lambda r: (r.record.id, r.reason)),
-                    equal_to([("c", "not_parallel")]), label="rej")
+        assert_that(out1.rejected | beam.Map(lambda r: (r.record.id, r.reason)),
+                    equal_to([("c", "no_tokens")]), label="rej")
         assert_that(ids(out2.kept), equal_to(["a-cs0", "b-cs0"]), label="kept")
 
 
@@ -384,7 +385,7 @@ def test_real_encoder_europarl_pairs_switch_with_entities_whole(real_encoder, sh
     import os
 
     from pipelines.dict_induce import read_pairs
-    from transforms.aligner_fallback import AlignMissingStep
+    from transforms.align import AlignStep
 
     base = os.path.join(shared_data, "ner-europarl")
 
@@ -402,7 +403,7 @@ def test_real_encoder_europarl_pairs_switch_with_entities_whole(real_encoder, sh
                    src_labels=en_lab[k], tgt_labels=de_lab[k])
             for k, (_, s, t, _) in enumerate(read_pairs(os.path.join(base, "en.conll"), target=os.path.join(
                 base, "de.conll"), limit=12))]
-    aligned = list(AlignMissingStep(real_encoder, layer=8, threads=2).run(recs))
+    aligned = list(AlignStep(real_encoder, layer=8, threads=2).run(recs))
     assert all(r.alignment for r in aligned)
     outs = kept(CodeSwitchStep(alpha=0.3, samples=2, seed=0).run(aligned))
     assert len(outs) >= 12
@@ -413,17 +414,19 @@ def test_real_encoder_europarl_pairs_switch_with_entities_whole(real_encoder, sh
 
 
 def test_align_step_routes_aligner_errors_to_rejected():
-    from transforms.aligner_fallback import Alignment, AlignMissingStep
+    from transforms.align import Alignment, AlignStep
 
     class TooLong:  # an aligner that refuses pairs over 3 words, as a long_input="reject" one would
+        layer, method = 2, "argmax"
+
         def align(self, pairs):
-            return [Alignment((), (), "too_long: over 3 words") if len(s) > 3 else
+            return [Alignment((), (), "too_long", "over 3 words") if len(s) > 3 else
                     Alignment(tuple((i, i) for i in range(min(len(s), len(t)))), (1.0,) * min(len(s), len(t)))
                     for s, t in pairs]
 
-    step = AlignMissingStep("unused")
+    step = AlignStep("unused")
     step.aligner = TooLong()
     out = list(step.process_batch([Record(id="a", src_text="a b", tgt_text="c d"),
                                    Record(id="b", src_text="a b c d e", tgt_text="c d")]))
     assert out[0].alignment == ((0, 0), (1, 1)) and out[0].scores["align_coverage"] == 1.0
-    assert isinstance(out[1], Rejected) and out[1].reason == "align_failed" and "too_long" in out[1].detail
+    assert isinstance(out[1], Rejected) and out[1].reason == "too_long" and "over 3 words" in out[1].detail

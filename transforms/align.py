@@ -359,8 +359,15 @@ class AlignStep(Step):
 
     def __init__(self, model: str, *, layer: int | str = DEFAULT_LAYER, method: str = DEFAULT_METHOD,
                  device: str = "auto", batch_size: int = 32, threads: int | None = None,
-                 long_input: str = "reject", quantize: str | None = None, **method_options):
+                 long_input: str = "reject", quantize: str | None = None, tokenize: str = "whitespace",
+                 only_missing: bool = False, **method_options):
+        if tokenize not in TOKENIZERS:
+            raise ValueError(f"tokenize must be one of {', '.join(TOKENIZERS)}, got {tokenize!r}")
         self.model = model
+        # How a side that has text but no tokens is split: 'whitespace' for
+        # pre-tokenised corpora, 'words' (punctuation split off) for MT output.
+        self.tokenize = tokenize
+        self.only_missing = only_missing  # keep links a record already has
         self.kwargs = dict(layer=layer, method=method, device=device, batch_size=batch_size,
                            threads=threads, long_input=long_input, quantize=quantize, **method_options)
         self.batch_size = max(2, int(batch_size))
@@ -389,7 +396,10 @@ class AlignStep(Step):
         todo, pairs = [], []
         out: list[Record | Rejected | None] = [None] * len(records)
         for k, record in enumerate(records):
-            src, tgt = record.tokens("src"), record.tokens("tgt")
+            if self.only_missing and record.alignment:
+                out[k] = record
+                continue
+            src, tgt = self._tokens(record, "src"), self._tokens(record, "tgt")
             if not src or not tgt:
                 side = "source" if not src else "target"
                 out[k] = Rejected.of(record, self.name, "no_tokens", f"the {side} side has no tokens to align")
@@ -406,10 +416,29 @@ class AlignStep(Step):
             scores = {"align_coverage": al.coverage(n_src, n_tgt)}
             if al.scores:
                 scores["align_sim_mean"] = sum(al.scores) / len(al.scores)
-            out[k] = (record.replace(alignment=al.links, link_scores=al.scores)
+            out[k] = (record.replace(src_tokens=tuple(pair[0]), tgt_tokens=tuple(pair[1]),
+                                     alignment=al.links, link_scores=al.scores)
                       .with_scores(**scores)
                       .with_origin(self.name, self.model, layer=aligner.layer, method=aligner.method))
         yield from out  # type: ignore[misc]
+
+
+    def _tokens(self, record: Record, side: str):
+        toks = getattr(record, f"{side}_tokens")
+        if toks is not None:
+            return toks
+        text = record.text(side)
+        if text is None:
+            return None
+        return TOKENIZERS[self.tokenize](text)
+
+
+def _words(text: str) -> tuple[str, ...]:
+    from transforms.project import simple_tokenize
+    return simple_tokenize(text)
+
+
+TOKENIZERS = {"whitespace": lambda text: tuple(text.split()), "words": _words}
 
 
 def _sample_key(record: Record) -> str:
