@@ -156,6 +156,16 @@ def test_alignment_shape_and_scores(aligners):
             assert 0.0 < al.coverage(len(s), len(t)) <= 1.0
 
 
+def test_min_link_sim_drops_weak_links(tiny_encoder, aligners):
+    from transforms.align import WordAligner
+    plain = aligners[("argmax", 2)].align(PAIRS)
+    cut = sorted(v for a in plain for v in a.scores)[len(sum((a.scores for a in plain), ())) // 2]
+    nulled = WordAligner(tiny_encoder, layer=2, min_link_sim=cut).align(PAIRS)
+    for p, q in zip(plain, nulled):
+        assert q.links == tuple(l for l, v in zip(p.links, p.scores) if v >= cut)
+    assert 0 < sum(len(a.links) for a in nulled) < sum(len(a.links) for a in plain)
+
+
 def test_softmax_method_runs_and_threshold_matters(tiny_encoder):
     from transforms.align import WordAligner
     low = WordAligner(tiny_encoder, layer=2, method="softmax", softmax_threshold=1e-3).align(PAIRS)

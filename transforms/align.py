@@ -96,7 +96,8 @@ class WordAligner:
     quantize:   None or "int8" (dynamic quantization of Linear layers, CPU).
     method_options: distortion (0.0), softmax_threshold (1e-3), softmax_temperature
                 (None: raw dot products as awesome-align; T: cosine / T),
-                itermax_count (2), itermax_alpha (0.9), auto_layers (candidates).
+                itermax_count (2), itermax_alpha (0.9), auto_layers (candidates),
+                min_link_sim (0.0: drop word links whose similarity is below it).
     """
 
     def __init__(self, model: str, *, layer: int | str = DEFAULT_LAYER, method: str = DEFAULT_METHOD,
@@ -109,7 +110,7 @@ class WordAligner:
         if layer != "auto" and (not isinstance(layer, int) or layer < 0):
             raise ValueError(f"layer must be a non-negative int or 'auto', not {layer!r}")
         known = {"distortion", "softmax_threshold", "softmax_temperature", "itermax_count",
-                 "itermax_alpha", "auto_layers"}
+                 "itermax_alpha", "auto_layers", "min_link_sim"}
         unknown = set(method_options) - known
         if unknown:
             raise ValueError(f"unknown aligner option(s): {', '.join(sorted(unknown))}")
@@ -123,6 +124,8 @@ class WordAligner:
         self.batch_size = max(1, int(batch_size))
         self.long_input = long_input
         self.auto_layers = method_options.pop("auto_layers", None)
+        # Null alignment: a word whose best link is weaker than this stays unaligned.
+        self.min_link_sim = float(method_options.pop("min_link_sim", 0.0) or 0.0)
         self.options = method_options
         self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available()
                                    else ("cpu" if device == "auto" else device))
@@ -295,7 +298,7 @@ class WordAligner:
                 per_pair[b][key] = v
         out = []
         for d in per_pair:
-            keys = sorted(d)
+            keys = sorted(key for key, v in d.items() if v >= self.min_link_sim)
             out.append(Alignment(links=tuple(keys), scores=tuple(float(d[key]) for key in keys)))
         return out
 
