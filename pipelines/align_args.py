@@ -36,7 +36,8 @@ def _positive(value: str) -> int:
 def add_align_arguments(parser: argparse.ArgumentParser, *, model_flag: str = "--align-model",
                         required: bool = False, batch_flag: str = "--align-batch-size") -> None:
     """Add the aligner's options (dests: align_model, layer, method, align_batch_size,
-    long_input, distortion, min_link_sim, softmax_threshold, softmax_temperature, align_device, align_threads, quantize)."""
+    long_input, distortion, min_link_sim, softmax_threshold, softmax_temperature,
+    align_device, align_threads, quantize)."""
     g = parser.add_argument_group("word alignment")
     flags = [model_flag] if model_flag == "--align-model" else [model_flag, "--align-model"]
     g.add_argument(*flags, dest="align_model", required=required,

@@ -266,7 +266,9 @@ class WordAligner:
                 results[k] = Alignment(error="too_long", detail=(
                     f"{long_side} has {length} tokens, over the encoder's limit of {self.max_len}"))
             elif not s.positions or not t.positions:
-                results[k] = Alignment()  # nothing to link (a side with no subwords)
+                side = "source" if not s.positions else "target"
+                results[k] = Alignment(error="no_subwords", detail=(
+                    f"the {side} side has no token the encoder's tokenizer keeps"))
             else:
                 ready.append(k)
         # Extraction in chunks of similar size, to keep padding small.
@@ -353,8 +355,9 @@ class AlignStep(Step):
     """Fill ``alignment``, ``link_scores`` and scores ``align_coverage`` /
     ``align_sim_mean`` from ``record.tokens('src')`` / ``record.tokens('tgt')``.
 
-    Rejects: ``no_tokens`` (a side missing or empty), ``too_long`` (over the
-    encoder's limit under long_input="reject").  The model loads in setup()."""
+    Rejects: ``no_tokens`` (a side missing or empty), ``no_subwords`` (the
+    tokenizer drops every token of a side, e.g. only control characters),
+    ``too_long`` (over the encoder's limit under long_input="reject").  The model loads in setup()."""
 
     name = "align"
     score_ranges = {"align_coverage": (0.0, 1.0), "align_sim_mean": (0.0, 1.0)}
