@@ -36,7 +36,8 @@ def _positive(value: str) -> int:
 def add_align_arguments(parser: argparse.ArgumentParser, *, model_flag: str = "--align-model",
                         required: bool = False, batch_flag: str = "--align-batch-size") -> None:
     """Add the aligner's options (dests: align_model, layer, method, align_batch_size,
-    long_input, distortion, softmax_threshold, softmax_temperature, align_device, align_threads, quantize)."""
+    long_input, distortion, min_link_sim, softmax_threshold, softmax_temperature,
+    align_device, align_threads, quantize)."""
     g = parser.add_argument_group("word alignment")
     flags = [model_flag] if model_flag == "--align-model" else [model_flag, "--align-model"]
     g.add_argument(*flags, dest="align_model", required=required,
@@ -54,6 +55,8 @@ def add_align_arguments(parser: argparse.ArgumentParser, *, model_flag: str = "-
                         "in overlapping windows")
     g.add_argument("--distortion", type=float, default=0.0,
                    help="SimAlign distortion: damp links far from the diagonal (0 = off)")
+    g.add_argument("--min-link-sim", type=float, default=0.0,
+                   help="null alignment: drop links whose similarity ((cos+1)/2) is below this")
     g.add_argument("--softmax-threshold", type=float, default=1e-3,
                    help="probability threshold of --method softmax")
     g.add_argument("--softmax-temperature", type=float, default=None,
@@ -72,6 +75,8 @@ def aligner_kwargs_from_args(args) -> dict:
               long_input=args.long_input, quantize=args.quantize)
     if args.distortion:
         kw["distortion"] = args.distortion
+    if args.min_link_sim:
+        kw["min_link_sim"] = args.min_link_sim
     if args.method == "softmax":
         kw["softmax_threshold"] = args.softmax_threshold
         if args.softmax_temperature:

@@ -156,6 +156,16 @@ def test_alignment_shape_and_scores(aligners):
             assert 0.0 < al.coverage(len(s), len(t)) <= 1.0
 
 
+def test_min_link_sim_drops_weak_links(tiny_encoder, aligners):
+    from transforms.align import WordAligner
+    plain = aligners[("argmax", 2)].align(PAIRS)
+    cut = sorted(v for a in plain for v in a.scores)[len(sum((a.scores for a in plain), ())) // 2]
+    nulled = WordAligner(tiny_encoder, layer=2, min_link_sim=cut).align(PAIRS)
+    for p, q in zip(plain, nulled):
+        assert q.links == tuple(l for l, v in zip(p.links, p.scores) if v >= cut)
+    assert 0 < sum(len(a.links) for a in nulled) < sum(len(a.links) for a in plain)
+
+
 def test_softmax_method_runs_and_threshold_matters(tiny_encoder):
     from transforms.align import WordAligner
     low = WordAligner(tiny_encoder, layer=2, method="softmax", softmax_threshold=1e-3).align(PAIRS)
@@ -228,6 +238,7 @@ def _records():
     recs.append(Record(id="text", src_text="the cat", tgt_text="die Katze"))
     recs.append(Record(id="empty", src_text="the cat", tgt_text="   "))
     recs.append(Record(id="mono", src_text="the cat"))
+    recs.append(Record(id="ctrl", src_tokens=("the", "cat"), tgt_tokens=("\u200b", "\x00")))
     recs.append(Record(id="long", src_text="the cat sat . " * 60, tgt_text="die Katze . " * 60))
     return recs
 
@@ -240,8 +251,9 @@ def test_align_step(tiny_encoder):
     out = list(step.run(_records()))
     assert len(out) == len(_records())
     by_id = {(o.record.id if isinstance(o, Rejected) else o.id): o for o in out}
-    assert {k for k, o in by_id.items() if isinstance(o, Rejected)} == {"empty", "mono", "long"}
+    assert {k for k, o in by_id.items() if isinstance(o, Rejected)} == {"empty", "mono", "long", "ctrl"}
     assert by_id["empty"].reason == "no_tokens" and by_id["mono"].reason == "no_tokens"
+    assert by_id["ctrl"].reason == "no_subwords" and "target" in by_id["ctrl"].detail
     assert by_id["long"].reason == "too_long" and by_id["long"].stage == "align"
     expected = WordAligner(tiny_encoder, layer=2).align(PAIRS)
     for k, al in enumerate(expected):
@@ -276,7 +288,8 @@ def test_align_stage_on_beam(tiny_encoder, layer):
         kept = out.kept | "K" >> beam.Map(lambda r: (r.id, r.alignment if r.id != "text" else None))
         assert_that(kept, equal_to(want), label="kept")
         assert_that(out.rejected | beam.Map(lambda r: (r.record.id, r.reason)),
-                    equal_to([("empty", "no_tokens"), ("mono", "no_tokens"), ("long", "too_long")]),
+                    equal_to([("empty", "no_tokens"), ("mono", "no_tokens"), ("long", "too_long"),
+                              ("ctrl", "no_subwords")]),
                     label="rejected")
 
 
@@ -297,12 +310,12 @@ def test_align_stage_same_on_other_runners(tiny_encoder, options):
     layer = WordAligner(tiny_encoder, layer="auto").choose_layer(pairs)[0]
     expected = WordAligner(tiny_encoder, layer=layer).align(pairs)
     want = [(r.id, al.links) for r, al in zip([r for r in recs if r.id not in ("empty", "mono", "long")],
-                                                expected)]
+                                                expected) if not al.error]
     with TestPipeline(options=PipelineOptions(options)) as p:
         out = p | beam.Create(recs) | AlignStage(AlignStep(tiny_encoder, layer="auto", batch_size=3))
         assert_that(out.kept | "K" >> beam.Map(lambda r: (r.id, r.alignment)), equal_to(want), label="kept")
-        assert_that(out.rejected | beam.Map(lambda r: r.reason), equal_to(["no_tokens", "no_tokens", "too_long"]),
-                    label="rejected")
+        assert_that(out.rejected | beam.Map(lambda r: r.reason),
+                    equal_to(["no_tokens", "no_tokens", "too_long", "no_subwords"]), label="rejected")
 
 
 # -- AER and the eval command -----------------------------------------------------

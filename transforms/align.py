@@ -96,7 +96,8 @@ class WordAligner:
     quantize:   None or "int8" (dynamic quantization of Linear layers, CPU).
     method_options: distortion (0.0), softmax_threshold (1e-3), softmax_temperature
                 (None: raw dot products as awesome-align; T: cosine / T),
-                itermax_count (2), itermax_alpha (0.9), auto_layers (candidates).
+                itermax_count (2), itermax_alpha (0.9), auto_layers (candidates),
+                min_link_sim (0.0: drop word links whose similarity is below it).
     """
 
     def __init__(self, model: str, *, layer: int | str = DEFAULT_LAYER, method: str = DEFAULT_METHOD,
@@ -109,7 +110,7 @@ class WordAligner:
         if layer != "auto" and (not isinstance(layer, int) or layer < 0):
             raise ValueError(f"layer must be a non-negative int or 'auto', not {layer!r}")
         known = {"distortion", "softmax_threshold", "softmax_temperature", "itermax_count",
-                 "itermax_alpha", "auto_layers"}
+                 "itermax_alpha", "auto_layers", "min_link_sim"}
         unknown = set(method_options) - known
         if unknown:
             raise ValueError(f"unknown aligner option(s): {', '.join(sorted(unknown))}")
@@ -123,6 +124,8 @@ class WordAligner:
         self.batch_size = max(1, int(batch_size))
         self.long_input = long_input
         self.auto_layers = method_options.pop("auto_layers", None)
+        # Null alignment: a word whose best link is weaker than this stays unaligned.
+        self.min_link_sim = float(method_options.pop("min_link_sim", 0.0) or 0.0)
         self.options = method_options
         self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available()
                                    else ("cpu" if device == "auto" else device))
@@ -263,7 +266,9 @@ class WordAligner:
                 results[k] = Alignment(error="too_long", detail=(
                     f"{long_side} has {length} tokens, over the encoder's limit of {self.max_len}"))
             elif not s.positions or not t.positions:
-                results[k] = Alignment()  # nothing to link (a side with no subwords)
+                side = "source" if not s.positions else "target"
+                results[k] = Alignment(error="no_subwords", detail=(
+                    f"the {side} side has no token the encoder's tokenizer keeps"))
             else:
                 ready.append(k)
         # Extraction in chunks of similar size, to keep padding small.
@@ -295,7 +300,7 @@ class WordAligner:
                 per_pair[b][key] = v
         out = []
         for d in per_pair:
-            keys = sorted(d)
+            keys = sorted(key for key, v in d.items() if v >= self.min_link_sim)
             out.append(Alignment(links=tuple(keys), scores=tuple(float(d[key]) for key in keys)))
         return out
 
@@ -350,8 +355,9 @@ class AlignStep(Step):
     """Fill ``alignment``, ``link_scores`` and scores ``align_coverage`` /
     ``align_sim_mean`` from ``record.tokens('src')`` / ``record.tokens('tgt')``.
 
-    Rejects: ``no_tokens`` (a side missing or empty), ``too_long`` (over the
-    encoder's limit under long_input="reject").  The model loads in setup()."""
+    Rejects: ``no_tokens`` (a side missing or empty), ``no_subwords`` (the
+    tokenizer drops every token of a side, e.g. only control characters),
+    ``too_long`` (over the encoder's limit under long_input="reject").  The model loads in setup()."""
 
     name = "align"
     score_ranges = {"align_coverage": (0.0, 1.0), "align_sim_mean": (0.0, 1.0)}
