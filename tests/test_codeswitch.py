@@ -279,7 +279,7 @@ def test_beam_kept_plus_rejected_equals_read():
 
 def parse(argv):
     from pipelines.cli import build_parser
-    args, extra = build_parser().parse_known_args(argv)
+    args, extra = build_parser().parse_known_args(argv + ["--input", "in.tsv", "--output", "out"])
     return args
 
 

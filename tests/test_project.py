@@ -249,7 +249,7 @@ def test_build_stages_translate_train_in_beam(tiny_encoder):
                                             r.scores["proj_spans_src"]))
         assert_that(labelled, equal_to([(str(i), True, 2.0) for i in range(3)]), label="kept")
         reasons = rejected | beam.Flatten() | beam.Map(lambda r: (r.stage, r.reason, r.record.id))
-        assert_that(reasons, equal_to([("align", "no_target", "mono")]), label="rejected")
+        assert_that(reasons, equal_to([("align", "no_tokens", "mono")]), label="rejected")
 
 
 def test_build_stages_translate_test_needs_tagger(tiny_encoder, tiny_tagger):
@@ -278,7 +278,7 @@ def test_eval_project_cli_output(tmp_path, tiny_encoder, capsys):
     from pipelines.cli import main
     rc = main(["eval", "project", "--source", _write(tmp_path, "s.conll", SRC),
                "--target", _write(tmp_path, "t.conll", TGT), "--model", tiny_encoder, "--layer", "2",
-               "--threads", "1"])
+               "--align-threads", "1"])
     out = capsys.readouterr().out.strip().splitlines()
     assert rc == 0
     assert out[0].startswith("pairs=2 ")
