@@ -97,3 +97,12 @@ def test_hf_saved_dataset_with_class_labels(tmp_path):
     assert recs[0].src_tokens == ("Ann", "runs") and recs[0].src_labels == ("B-PER", "O")
     assert recs[0].src_lang == "en"
     assert [r.reason for r in rej] == ["invalid_bio"]
+
+
+def test_conll_with_plain_text_translation(tmp_path):
+    en = write(tmp_path, "en.conll", b"Angela\tB-PER\nMerkel\tI-PER\nspoke\tO\n\nHello\tO\n\n")
+    de = write(tmp_path, "de.txt", b"Angela Merkel sprach\n\nextra line\n")
+    recs, rej = _split(read_any(InputSpec("conll", en, target=de)))
+    assert len(recs) == 1 and recs[0].tgt_text == "Angela Merkel sprach" and recs[0].tgt_tokens is None
+    assert recs[0].src_labels == ("B-PER", "I-PER", "O")
+    assert sorted(r.reason for r in rej) == ["empty_side", "unpaired_line"]

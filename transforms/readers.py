@@ -35,6 +35,7 @@ class InputSpec:
     tag_scheme: str = "bio"          # bio: check BIO validity; any: accept any tag
     fix_bio: bool = False            # repair I-X after O/other type into B-X instead of rejecting
     limit: int | None = None
+    target_format: str | None = None  # conll input: 'conll' (tokens + tags) or 'text' (a sentence a line)
     fields: dict = field(default_factory=dict)  # hf: column overrides (text/tokens/labels/...)
 
 
@@ -206,6 +207,9 @@ def read_conll(spec: InputSpec) -> Iterator[Record | Rejected]:
     of CoNLL files (sentence k of one is the translation of sentence k)."""
     name = _stem(spec.path)
     src_iter = _conll_sentences(spec.path)
+    if spec.target and conll_target_format(spec) == "text":
+        yield from _conll_with_text(spec, name, src_iter)
+        return
     tgt_iter = _conll_sentences(spec.target) if spec.target else None
     while True:
         s = next(src_iter, None)
@@ -231,6 +235,38 @@ def read_conll(spec: InputSpec) -> Iterator[Record | Rejected]:
             fields.update(tgt_tokens=tgt[0], tgt_labels=tgt[1])
         yield Record(id=f"{name}:{s[0]}", src_lang=spec.src_lang, tgt_lang=spec.tgt_lang,
                      loc=src[2], **fields)
+
+
+def conll_target_format(spec: InputSpec) -> str:
+    if spec.target_format:
+        return spec.target_format
+    return "conll" if spec.target.lower().endswith((".conll", ".conllu", ".bio", ".iob")) else "text"
+
+
+def _conll_with_text(spec: InputSpec, name: str, src_iter) -> Iterator[Record | Rejected]:
+    """Labelled CoNLL sentences paired with a plain-text translation, one
+    sentence a line (sentence k <-> line k)."""
+    tgt_iter = _lines(spec.target)
+    for s in src_iter:
+        t = next(tgt_iter, None)
+        src = _conll_record(spec, spec.path, *s, "src")
+        if t is None:
+            yield Rejected(STAGE, "unpaired_sentence", f"{spec.target} has fewer lines than {spec.path} has sentences",
+                           loc=f"{spec.path}:{s[0]}", raw="\n".join(s[3]))
+            continue
+        n, line, raw = t
+        if isinstance(src, Rejected):
+            yield src
+        elif line is None:
+            yield _bad_utf8(spec.target, n, raw)
+        elif not line.strip():
+            yield Rejected(STAGE, "empty_side", "target side is empty", loc=f"{spec.target}:{n}", raw=line)
+        else:
+            yield Record(id=f"{name}:{s[0]}", src_lang=spec.src_lang, tgt_lang=spec.tgt_lang, loc=src[2],
+                         src_tokens=src[0], src_labels=src[1], tgt_text=line.strip())
+    for n, line, raw in tgt_iter:
+        yield Rejected(STAGE, "unpaired_line", f"{spec.path} has fewer sentences than {spec.target} has lines",
+                       loc=f"{spec.target}:{n}", raw=raw.decode("utf-8", "backslashreplace"))
 
 
 def read_jsonl(spec: InputSpec) -> Iterator[Record | Rejected]:
