@@ -123,7 +123,7 @@ def run_pipeline(args: argparse.Namespace, stages: list, *, command: str) -> dic
 
     started = time.time()
     with beam.Pipeline(options=options) as p:
-        read = p | ReadCorpus([spec])
+        read = p | ReadCorpus([spec], spread=not (args.runner == "local" and not args.workers))
         outputs = [("read", read)]
         current = read.kept
         for st in stages:

@@ -35,15 +35,19 @@ class ReadCorpus(beam.PTransform):
     score_ranges: dict = {}
     thresholds: dict = {}
 
-    def __init__(self, specs: Iterable[InputSpec]):
+    def __init__(self, specs: Iterable[InputSpec], spread: bool = True):
         super().__init__(label="read")
         self.specs = list(specs)
+        self.spread = spread
 
     def expand(self, pbegin):
         outs = (pbegin | "Specs" >> beam.Create(self.specs)
                 | "Read" >> beam.ParDo(_ReadFn()).with_outputs(REJECTED, main="kept"))
-        # Reading one file is sequential; spread what it yields over the workers.
-        kept = outs.kept | "Spread" >> beam.Reshuffle()
+        kept = outs.kept
+        if self.spread:
+            # Reading one file is sequential; spread what it yields over the
+            # workers (pointless in-process, where there is one worker).
+            kept = kept | "Spread" >> beam.Reshuffle()
         return StageOutput(kept, outs[REJECTED])
 
 
@@ -131,8 +135,11 @@ class WriteDataset(beam.PTransform):
         from apache_beam.io import WriteToText
         splits, seed = self.splits, self.seed
         names = list(splits)
-        parts = kept | "Split" >> beam.Partition(
-            lambda r, n: names.index(split_of(r.id, splits, seed)), len(names))
+        if len(names) == 1:
+            parts = [kept]  # one split: no per-record hashing
+        else:
+            parts = kept | "Split" >> beam.Partition(
+                lambda r, n: names.index(split_of(r.id, splits, seed)), len(names))
         template = "-SSSSS-of-NNNNN"
         for name, part in zip(names, parts):
             prefix = f"{self.out_dir}/data/{name}"
@@ -150,5 +157,6 @@ class WriteDataset(beam.PTransform):
         (rejected | "Rejected json" >> beam.Map(Rejected.to_json)
          | "Rejected write" >> WriteToText(f"{self.out_dir}/rejected/rejected", file_name_suffix=".jsonl",
                                            num_shards=self.shards, shard_name_template=template))
-        return (kept | "Split key" >> beam.Map(lambda r: split_of(r.id, splits, seed))
-                | "Split count" >> beam.combiners.Count.PerElement())
+        return [part | f"Count {name}" >> beam.combiners.Count.Globally()
+                | f"Count tag {name}" >> beam.Map(lambda n, s=name: (s, n))
+                for name, part in zip(names, parts)] | "Split counts" >> beam.Flatten()

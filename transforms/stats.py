@@ -21,26 +21,29 @@ class ScoreSummary(beam.CombineFn):
     def create_accumulator(self):
         return {}
 
-    def add_input(self, acc, item):
-        name, value = item
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return acc
-        a = acc.get(name)
-        if a is None:
-            a = acc[name] = [0, 0.0, math.inf, -math.inf, [0] * BINS, 0, 0]
-        a[0] += 1
-        a[1] += value
-        a[2] = min(a[2], value)
-        a[3] = max(a[3], value)
-        rng = self.ranges.get(name)
-        if rng:
-            lo, hi = rng
-            if value < lo:
-                a[5] += 1
-            elif value > hi:
-                a[6] += 1
-            else:
-                a[4][min(BINS - 1, int((value - lo) / (hi - lo) * BINS)) if hi > lo else 0] += 1
+    def add_input(self, acc, record):
+        ranges = self.ranges
+        for name, value in record.scores.items():
+            if value is None or value != value:  # None or NaN
+                continue
+            a = acc.get(name)
+            if a is None:
+                a = acc[name] = [0, 0.0, math.inf, -math.inf, [0] * BINS, 0, 0]
+            a[0] += 1
+            a[1] += value
+            if value < a[2]:
+                a[2] = value
+            if value > a[3]:
+                a[3] = value
+            rng = ranges.get(name)
+            if rng:
+                lo, hi = rng
+                if value < lo:
+                    a[5] += 1
+                elif value > hi:
+                    a[6] += 1
+                else:
+                    a[4][min(BINS - 1, int((value - lo) / (hi - lo) * BINS)) if hi > lo else 0] += 1
         return acc
 
     def merge_accumulators(self, accs):
@@ -56,6 +59,9 @@ class ScoreSummary(beam.CombineFn):
         return out
 
     def extract_output(self, acc):
+        return acc  # merged and finished by _merge_summaries
+
+    def finish(self, acc):
         out = {}
         for name, (n, total, lo, hi, bins, under, over) in sorted(acc.items()):
             entry = {"count": n, "mean": total / n if n else None,
@@ -65,11 +71,6 @@ class ScoreSummary(beam.CombineFn):
                 entry["histogram"] = {"range": list(rng), "counts": bins, "under": under, "over": over}
             out[name] = entry
         return out
-
-
-def _score_items(record):
-    for name, value in record.scores.items():
-        yield name, value
 
 
 class CollectStats(beam.PTransform):
@@ -84,25 +85,37 @@ class CollectStats(beam.PTransform):
 
     def expand(self, pcolls):
         final_kept, all_rejected, split_counts = pcolls
-        events = []
+        counts = []
         for name, out in self.stages:
-            events.append(out.kept | f"out {name}" >> beam.Map(lambda _, n=name: (n, "out", "")))
-            events.append(out.rejected | f"rej {name}" >> beam.Map(lambda r, n=name: (n, "rejected", r.reason)))
-        counts = (events | "Events" >> beam.Flatten() | "Count" >> beam.combiners.Count.PerElement()
-                  | "Count tag" >> beam.Map(lambda kv: ("count", list(kv[0]) + [kv[1]])))
-        scored = (
-            (final_kept, all_rejected | "Rejected records" >> beam.FlatMap(
-                lambda r: [r.record] if r.record is not None else []))
-            | "Scored" >> beam.Flatten()
-            | "Score items" >> beam.FlatMap(_score_items)
-            | "Summaries" >> beam.CombineGlobally(ScoreSummary(self.score_ranges))
-            | "Score tag" >> beam.Map(lambda s: ("scores", s)))
+            # Kept records are many: a global count, no per-record key.
+            counts.append(out.kept | f"out {name}" >> beam.combiners.Count.Globally()
+                          | f"out tag {name}" >> beam.Map(lambda n, s=name: ("count", [s, "out", "", n])))
+            counts.append(out.rejected | f"rej {name}" >> beam.Map(lambda r: r.reason)
+                          | f"rej count {name}" >> beam.combiners.Count.PerElement()
+                          | f"rej tag {name}" >> beam.MapTuple(
+                              lambda reason, n, s=name: ("count", [s, "rejected", reason, n])))
+        counts = counts | "Counts" >> beam.Flatten()
+        # Summaries of kept and of rejected records are combined apart and
+        # merged after: a Flatten of the whole corpus would be materialised.
+        summary = ScoreSummary(self.score_ranges)
+        parts = (
+            final_kept | "Kept summary" >> beam.CombineGlobally(summary),
+            all_rejected | "Rejected records" >> beam.FlatMap(
+                lambda r: [r.record] if r.record is not None else [])
+            | "Rejected summary" >> beam.CombineGlobally(summary))
+        scored = (parts | "Summaries" >> beam.Flatten()
+                  | "Merge" >> beam.combiners.ToList()
+                  | "Score tag" >> beam.Map(lambda accs: ("scores", _merge_summaries(accs, summary))))
         splits = split_counts | "Split tag" >> beam.Map(lambda kv: ("split", list(kv)))
         from apache_beam.io import WriteToText
         return ((counts, scored, splits) | "All" >> beam.Flatten()
                 | "Gather" >> beam.combiners.ToList()
                 | "Json" >> beam.Map(_stats_json)
                 | "Write" >> WriteToText(self.path, num_shards=1, shard_name_template=""))
+
+
+def _merge_summaries(accs, summary: ScoreSummary) -> dict:
+    return summary.finish(summary.merge_accumulators(accs))
 
 
 def _stats_json(items) -> str:
