@@ -37,7 +37,7 @@ def add_stage_arguments(p) -> None:
     _add(g, "--alpha", type=float, default=0.3,
          help="alm: asked share of output tokens from the embedded (non-matrix) language")
     _add(g, "--max-phrase-len", type=int, default=3, help="alm: longest phrase swapped, in words (each side)")
-    _add(g, "--max-swaps", type=int, default=4, help="alm: most phrases swapped per sentence")
+    _add(g, "--max-swaps", type=int, default=8, help="alm: most phrases swapped per sentence")
     _add(g, "--matrix", choices=["src", "tgt"], default="src",
          help="alm: the side whose sentence is the frame; phrases of the other side are inserted")
     _add(g, "--extend-unaligned", action="store_true",

@@ -187,7 +187,7 @@ class CodeSwitchStep(Step):
     name = "codeswitch"
     score_ranges = {"cmi": (0.0, 100.0), "switch_points": (0.0, 20.0), "alpha": (0.0, 1.0)}
 
-    def __init__(self, alpha: float = 0.3, max_phrase_len: int = 3, max_swaps: int = 4,
+    def __init__(self, alpha: float = 0.3, max_phrase_len: int = 3, max_swaps: int = 8,
                  matrix: str = "src", samples: int = 1, seed: int = 0,
                  extend_unaligned: bool = False):
         if not 0.0 < alpha < 1.0:
