@@ -338,3 +338,19 @@ def test_cli_errors_are_one_line(tmp_path, tiny_seq2seq):
     greedy_n = _parse(["--model", tiny_seq2seq, "--decoding", "greedy", "--n", "3"])
     with pytest.raises(CliError, match="n > 1 needs beam or sample"):
         build_stages(greedy_n)
+
+
+def test_replaced_target_side_is_kept_in_provenance(tiny_seq2seq):
+    from transforms.backtranslate import BackTranslate
+    from transforms.seq2seq import Decoding
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    rec = Record(id="r", src_lang="en", tgt_lang="de", src_text="the cat sat .", tgt_text="old text",
+                 tgt_tokens=("old", "text"))
+    with TestPipeline(runner="BundleBasedDirectRunner") as p:
+        out = p | beam.Create([rec]) | BackTranslate(tiny_seq2seq, "en", "de",
+                                                     decoding=Decoding(mode="greedy", max_new_tokens=4))
+        assert_that(out.kept | beam.Map(lambda r: (r.tgt_tokens, r.origin[-1]["params"]["replaced_tgt"])),
+                    equal_to([(None, "old text")]))

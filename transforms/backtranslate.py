@@ -233,8 +233,11 @@ class _ToRecords(beam.DoFn):
             out = record.replace(id=rid, src_lang=src_lang, tgt_lang=tgt_lang, tgt_text=text,
                                  tgt_tokens=None, tgt_labels=None, alignment=None,
                                  link_scores=None, token_langs=None)
+            # The old target side described other text; it is cleared but kept
+            # in the provenance, so no field vanishes without a trace.
+            replaced = {"replaced_tgt": record.text("tgt")} if record.text("tgt") is not None else {}
             yield out.with_scores(bt_rank=rank, bt_score=score).with_origin(
-                STAGE, model=self.model, **params)
+                STAGE, model=self.model, **params, **replaced)
 
 
 class _RoundTripScores(beam.DoFn):
