@@ -53,6 +53,8 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
                    help="local (in-process), multiprocess, portable (LOOPBACK), dataflow, "
                         "or any Beam runner name (FlinkRunner, SparkRunner, ...)")
     g.add_argument("--workers", type=int, default=0, help="worker processes for local runners (0: default)")
+    g.add_argument("--dataflow-gpu", metavar="TYPE[:COUNT]",
+                   help="dataflow: GPU workers, e.g. nvidia-tesla-t4:1 (installs the driver, one process per VM)")
 
 
 def input_spec(args):

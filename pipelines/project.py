@@ -109,8 +109,6 @@ def main(args) -> int:
     from pipelines.common import run_pipeline
     if args.gap < 0:
         raise CliError("--gap must be >= 0")
-    if args.layer < 0:
-        raise CliError("--layer must be >= 0")
     if args.translate_model and getattr(args, "target", None):
         raise CliError("--translate-model translates the input, --target gives its translation: use one")
     if args.mode == "translate-train" and args.tagger_model:

@@ -33,6 +33,10 @@ def pipeline_options(args):
     flags = runner_flags(args.runner, getattr(args, "workers", 0))
     extra = list(getattr(args, "beam_args", []) or [])
     if args.runner == "dataflow":
-        from runners.dataflow import dataflow_flags
+        from runners.dataflow import dataflow_flags, gpu_flags
         flags += dataflow_flags(extra)
+        gpu = getattr(args, "dataflow_gpu", None)
+        if gpu:
+            kind, _, count = gpu.partition(":")
+            flags += gpu_flags(kind, int(count or 1))
     return PipelineOptions(flags + extra)

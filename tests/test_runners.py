@@ -1,0 +1,34 @@
+import argparse
+
+import pytest
+
+from pipelines.cli import CliError
+from runners import pipeline_options, runner_flags
+
+
+def _args(runner, beam_args=(), workers=0, gpu=None):
+    return argparse.Namespace(runner=runner, workers=workers, beam_args=list(beam_args), dataflow_gpu=gpu)
+
+
+def test_local_runner_never_asks_for_prism():
+    assert runner_flags("local") == ["--runner=DirectRunner"]
+    assert "--direct_running_mode=multi_processing" in runner_flags("multiprocess", 3)
+    assert "--environment_type=LOOPBACK" in runner_flags("portable")
+    assert runner_flags("FlinkRunner") == ["--runner=FlinkRunner"]
+
+
+def test_beam_options_pass_through():
+    opts = pipeline_options(_args("local", ["--direct_num_workers=1", "--job_name=x"])).get_all_options()
+    assert opts["runner"] == "DirectRunner" and opts["job_name"] == "x"
+
+
+def test_dataflow_needs_project_region_and_temp_location():
+    with pytest.raises(CliError, match="--project, --region, --temp_location"):
+        pipeline_options(_args("dataflow"))
+
+
+def test_dataflow_gpu_flags():
+    opts = pipeline_options(_args("dataflow", ["--project=p", "--region=r", "--temp_location=gs://b/t"],
+                                  gpu="nvidia-l4:2")).get_all_options()
+    assert opts["runner"] == "DataflowRunner"
+    assert any("worker_accelerator=type:nvidia-l4;count:2" in o for o in opts["dataflow_service_options"])
