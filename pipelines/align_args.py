@@ -86,6 +86,8 @@ def aligner_kwargs_from_args(args) -> dict:
 
 def align_step_from_args(args):
     from transforms.align import AlignStep
+    from transforms.models import require_model
+    require_model(args.align_model, "--align-model")
     return AlignStep(args.align_model, **aligner_kwargs_from_args(args))
 
 

@@ -77,17 +77,14 @@ def decoding_from_args(args):
 def check_args(args) -> None:
     """User errors found before any pipeline starts, each as one line."""
     from pipelines.cli import CliError
-    from transforms.seq2seq import ModelLoadError, check_model_available
+    from transforms.models import require_model
     decoding_from_args(args)
     for opt in ("batch_tokens", "max_batch_size", "threads"):
         if getattr(args, opt) is not None and getattr(args, opt) < 1:
             raise CliError(f"--{opt.replace('_', '-')} must be at least 1")
     for opt, name in (("--model", args.model), ("--round-trip-model", args.round_trip_model)):
         if name:
-            try:
-                check_model_available(name)
-            except ModelLoadError as e:
-                raise CliError(f"{opt}: {e}") from None
+            require_model(name, opt)
 
 
 def build_stages(args) -> list:

@@ -64,8 +64,8 @@ def check_arguments(args) -> None:
         if getattr(args, name) < 1:
             raise CliError(f"--{name.replace('_', '-')} must be at least 1")
     if args.mode == "alm" and args.align_model:
-        from pipelines.dict_induce import check_model
-        check_model(args.align_model, "--align-model")
+        from transforms.models import require_model
+        require_model(args.align_model, "--align-model")
     if args.mode == "lexicon":
         if not args.lexicon:
             raise CliError("--mode lexicon needs --lexicon FILE|NAME")

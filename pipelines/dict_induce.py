@@ -180,13 +180,6 @@ def _home(path: str) -> str:
     return "~" + path[len(home):] if path.startswith(home + os.sep) else path
 
 
-def check_model(model: str, option: str) -> None:
-    """A model named by path must be a directory (a hub id is left to the loader)."""
-    from pipelines.cli import CliError
-    if (os.sep in model or model.startswith((".", "~"))) and not os.path.isdir(os.path.expanduser(model)):
-        raise CliError(f"{model}: {option} directory not found")
-
-
 def command_line(args) -> str:
     parts = ["xlaug dict induce", f"--pairs {args.pairs}"]
     if args.target:
@@ -209,7 +202,8 @@ def main(args) -> int:
     from pipelines.cli import CliError
     if args.min_count < 1 or not 0.0 <= args.min_prob <= 1.0 or args.batch_size < 1:
         raise CliError("--min-count and --batch-size must be >= 1, --min-prob in [0, 1]")
-    check_model(args.model, "--model")
+    from transforms.models import require_model
+    require_model(args.model, "--model")
     from transforms.align import WordAligner
 
     aligner = WordAligner(args.model, layer=args.layer, method=args.method,

@@ -105,6 +105,8 @@ def main(args) -> int:
     gold = read_gold(args.gold, pairs)
     kwargs = aligner_kwargs_from_args(args)
     from transforms.align import WordAligner
+    from transforms.models import require_model
+    require_model(args.align_model, "--model")
     try:
         aligner = WordAligner(args.align_model, **kwargs)
     except (OSError, ValueError) as e:

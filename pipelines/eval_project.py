@@ -74,6 +74,8 @@ def main(args) -> int:
         src, tgt = src[:args.limit], tgt[:args.limit]
     policy = policy_from_args(args)
     t0 = time.time()
+    from transforms.models import require_model
+    require_model(args.align_model, "--model")
     aligner = WordAligner(args.align_model, **aligner_kwargs_from_args(args))
     try:
         alignments = []

@@ -91,10 +91,14 @@ def build_stages(args) -> list:
     if args.mode == "translate-test":
         if not args.tagger_model:
             raise CliError("--mode translate-test needs --tagger-model (the tagger for the translation)")
+        from transforms.models import require_model
+        require_model(args.tagger_model, "--tagger-model")
         stages.append(ApplyStep(AnnotateStep(args.tagger_model, side="tgt", batch_size=args.tagger_batch_size,
                                              device=args.device, threads=args.threads)))
     if not args.align_model:
         raise CliError("run project needs --align-model (a multilingual encoder: hub id or local folder)")
+    from transforms.models import require_model
+    require_model(args.align_model, "--align-model")
     # MT output arrives untokenised: split punctuation off before aligning.
     stages.append(AlignStage(AlignStep(args.align_model, tokenize="words", **aligner_kwargs_from_args(args))))
     stages.append(ApplyStep(ProjectStep(policy, from_side="src" if args.mode == "translate-train" else "tgt",

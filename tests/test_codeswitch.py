@@ -294,7 +294,7 @@ def test_cli_modules_import_light():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_cli_build_stages_and_argument_errors(tmp_path):
+def test_cli_build_stages_and_argument_errors(tmp_path, tiny_encoder):
     from pipelines import codeswitch
     from pipelines.cli import CliError, main
     args = parse(["run", "codeswitch", "--alpha", "0.4", "--samples", "3", "--seed", "9",
@@ -303,7 +303,8 @@ def test_cli_build_stages_and_argument_errors(tmp_path):
     assert [s.name for s in stages] == ["codeswitch"]
     step = stages[0].step
     assert (step.alpha, step.samples, step.seed, step.matrix) == (0.4, 3, 9, "tgt")
-    args = parse(["run", "codeswitch", "--align-model", str(tmp_path)])  # a directory; loaded on workers only
+    args = parse(["run", "codeswitch", "--align-model", tiny_encoder])  # checked here, loaded on workers
+    codeswitch.check_arguments(args)
     assert [s.name for s in codeswitch.build_stages(args)] == ["align", "codeswitch"]
     lex = tmp_path / "en-de.tsv"
     lex.write_text("house\tHaus\n", encoding="utf-8")
@@ -315,6 +316,7 @@ def test_cli_build_stages_and_argument_errors(tmp_path):
     bad = tmp_path / "bad.tsv"
     bad.write_text("house\tHaus\noops\n", encoding="utf-8")
     for argv, msg in ((["--alpha", "1.2"], "--alpha"), (["--mode", "lexicon"], "--lexicon"),
+                      (["--align-model", str(tmp_path)], "no config.json"),
                       (["--mode", "lexicon", "--lexicon", str(bad)], f"{bad}:2:")):
         with pytest.raises(CliError, match=msg):
             codeswitch.check_arguments(parse(["run", "codeswitch"] + argv))

@@ -19,6 +19,8 @@ import os
 import re
 from dataclasses import asdict, dataclass
 
+from transforms.models import ModelLoadError, _is_local, check_model_available  # noqa: F401
+
 # ISO 639-1 -> NLLB code.  Users may also pass the model's own codes directly.
 NLLB_CODES = {
     "ar": "arb_Arab", "bg": "bul_Cyrl", "bn": "ben_Beng", "ca": "cat_Latn", "cs": "ces_Latn",
@@ -41,10 +43,6 @@ _NLLB_SHAPE = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")
 _M2M_SHAPE = re.compile(r"^__[A-Za-z_-]+__$")
 FAMILIES = ("marian", "nllb", "m2m", "t5")
 DECODING_MODES = ("beam", "greedy", "sample")
-
-
-class ModelLoadError(ValueError):
-    """A model that cannot be found or loaded; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -98,30 +96,6 @@ def split_sentences(text: str) -> list[str]:
     """Split after . ! ? (and their CJK forms) followed by space; keeps all characters."""
     parts = re.split(r"(?<=[.!?\u3002\uff01\uff1f])\s+", text.strip())
     return [p for p in parts if p]
-
-
-def _is_local(name: str) -> bool:
-    return os.path.isdir(name)
-
-
-def _looks_like_path(name: str) -> bool:
-    # Hub ids are "name" or "org/name"; anything else is meant as a directory.
-    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
-
-
-def check_model_available(name: str) -> None:
-    """Cheap driver-side check (no model load): raise ModelLoadError naming the model."""
-    if _is_local(name):
-        if not os.path.isfile(os.path.join(name, "config.json")):
-            raise ModelLoadError(f"model directory '{name}' has no config.json (not a saved Hugging Face model)")
-        return
-    if _looks_like_path(name):
-        raise ModelLoadError(f"model '{name}' not found: no such directory")
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
-        from huggingface_hub import try_to_load_from_cache
-        if not isinstance(try_to_load_from_cache(name, "config.json"), str):
-            raise ModelLoadError(f"model '{name}' is not a local directory and not in the Hugging Face "
-                                 f"cache, and HF_HUB_OFFLINE=1 forbids downloading it")
 
 
 class Translator:
