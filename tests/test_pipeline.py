@@ -116,3 +116,14 @@ def test_same_output_on_other_runners(corpus, tmp_path, runner):
                                         "--workers", "2"]), [ApplyStep(MinTokens())], command="t")
     assert report["identity_ok"] and report["kept"] == 38
     assert _ids(other) == _ids(base)
+
+
+def test_empty_split_is_left_out_of_the_card(corpus, tmp_path):
+    import datasets
+    out = str(tmp_path / "out")
+    args = parse(["--input", corpus, "--output", out, "--output-format", "jsonl",
+                  "--splits", "train=0.999999,test=0.000001"])
+    report = common.run_pipeline(args, [], command="test")
+    assert report["splits"] == {"train": 39, "test": 0}
+    ds = datasets.load_dataset(out)
+    assert list(ds) == ["train"] and ds["train"].num_rows == 39

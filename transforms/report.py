@@ -140,7 +140,9 @@ FIELD_DOCS = [
 
 
 def dataset_card(report: dict) -> str:
-    splits = [s for s, n in report["splits"].items()]
+    # An empty split has only empty shards, which datasets' JSON loader
+    # cannot read: the card names the splits that hold records.
+    splits = [s for s, n in report["splits"].items() if n] or list(report["splits"])[:1]
     ext = "parquet" if report["output_format"] == "parquet" else "jsonl"
     lines = ["---", "configs:", "- config_name: default", "  data_files:"]
     for s in splits:
