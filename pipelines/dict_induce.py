@@ -43,97 +43,29 @@ def add_arguments(p) -> None:
 
 
 def read_pairs(path: str, fmt: str = "auto", target: str | None = None, limit: int | None = None):
-    """Yield (loc, src_tokens, tgt_tokens, links or None); malformed input
-    raises CliError(file:line: problem)."""
+    """Yield (loc, src_tokens, tgt_tokens, links or None) through the
+    pipeline's readers; malformed input raises CliError(file:line: problem)."""
     from pipelines.cli import CliError
+    from transforms.readers import InputError, InputSpec, guess_format, read_strict
     for f in (path, target):
         if f is not None and not os.path.isfile(f):
             raise CliError(f"{f}: file not found")
-    if fmt == "auto":
-        fmt = "conll-pair" if target else "jsonl" if path.endswith(".jsonl") else \
-            ("pipes" if _has_pipes(path) else "tsv")
-    if fmt == "conll-pair":
-        if not target:
-            raise CliError("--format conll-pair needs --target TGT.conll")
-        src_sents, tgt_sents = _conll(path), _conll(target)
-        n = 0
-        while limit is None or n < limit:
-            a, b = next(src_sents, None), next(tgt_sents, None)
-            if a is None and b is None:
-                return
-            if a is None or b is None:
-                short = path if a is None else target
-                raise CliError(f"{short}: ends after {n} sentences; the other file has more "
-                               "(CoNLL pairs must be sentence-parallel)")
-            n += 1
-            yield a[0], a[1], b[1], None
-        return
-    n = 0
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if limit is not None and n >= limit:
-                return
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            if fmt == "jsonl":
-                n += 1
-                yield _record_pair(line, f"{path}:{lineno}")
-                continue
-            parts = line.split(" ||| ") if fmt == "pipes" else line.split("\t")
-            if len(parts) != 2:
-                sep = "' ||| '" if fmt == "pipes" else "a tab"
-                raise CliError(f"{path}:{lineno}: expected 'src' and 'tgt' separated by {sep}, "
-                               f"got {len(parts)} field(s)")
-            src, tgt = parts[0].split(), parts[1].split()
-            if not src or not tgt:
-                raise CliError(f"{path}:{lineno}: empty {'source' if not src else 'target'} side")
-            n += 1
-            yield f"{path}:{lineno}", src, tgt, None
-
-
-def _record_pair(line: str, where: str):
-    from pipelines.cli import CliError
-    from transforms.record import Record, RecordError
+    if fmt == "conll-pair" and not target:
+        raise CliError("--format conll-pair needs --target TGT.conll")
+    formats = {"tsv": "tsv", "pipes": "tsv", "conll-pair": "conll", "jsonl": "jsonl"}
+    reader_fmt = guess_format(path, target) if fmt == "auto" else formats[fmt]
+    if reader_fmt == "text":  # dict induce reads pairs: a line without a separator is an error
+        reader_fmt = "tsv"
+    spec = InputSpec(reader_fmt, path, target=target, tag_scheme="any", limit=limit,
+                     target_format="conll" if reader_fmt == "conll" else None)
     try:
-        r = Record.from_json(line)
-    except RecordError as e:
-        raise CliError(f"{where}: {e}") from None
-    src, tgt = r.tokens("src"), r.tokens("tgt")
-    if not src or not tgt:
-        raise CliError(f"{where}: record {r.id} is not a pair (needs src and tgt tokens)")
-    if r.alignment and any(i >= len(src) or j >= len(tgt) for i, j in r.alignment):
-        raise CliError(f"{where}: record {r.id} has a link outside its tokens")
-    return where, list(src), list(tgt), (tuple(r.alignment) if r.alignment else None)
-
-
-def _has_pipes(path: str) -> bool:
-    with open(path, encoding="utf-8") as f:
-        return " ||| " in f.readline()
-
-
-def _conll(path: str):
-    """(loc of first token, tokens) per blank-line separated sentence; the
-    token is the first column."""
-    from pipelines.cli import CliError
-    toks, start = [], None
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                if toks:
-                    yield f"{path}:{start}", toks
-                toks, start = [], None
-                continue
-            if line.startswith("-DOCSTART-"):
-                continue
-            cols = line.split("\t") if "\t" in line else line.split()
-            if not cols[0]:
-                raise CliError(f"{path}:{lineno}: empty token column")
-            toks.append(cols[0])
-            start = start or lineno
-    if toks:
-        yield f"{path}:{start}", toks
+        for r in read_strict(spec):
+            src, tgt = r.tokens("src"), r.tokens("tgt")
+            if not src or not tgt:
+                raise CliError(f"{r.loc}: record {r.id} is not a pair (needs src and tgt tokens)")
+            yield r.loc, list(src), list(tgt), (tuple(r.alignment) if r.alignment else None)
+    except InputError as e:
+        raise CliError(str(e)) from None
 
 
 def count_links(pairs, alignments, lowercase: bool = True):

@@ -57,21 +57,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args) -> int:
     from pipelines.cli import CliError
-    from pipelines.conll import ConllError, read_conll
+    from transforms.readers import InputError, InputSpec, read_strict
     from pipelines.align_args import aligner_kwargs_from_args
     from transforms.align import WordAligner
     from transforms.project import project_spans, span_prf, spans_from_bio
 
+    # The pipeline's CoNLL reader, strict: a stray I-X reads as B-X (conlleval),
+    # anything else wrong stops with file:line.
+    spec = InputSpec("conll", args.source, target=args.target, target_format="conll",
+                     fix_bio=True, limit=args.limit)
     try:
-        src = read_conll(args.source)
-        tgt = read_conll(args.target)
-    except ConllError as e:
-        raise CliError(str(e)) from None
-    if len(src) != len(tgt):
-        raise CliError(f"{args.source}: {len(src)} sentences but {args.target}: {len(tgt)}; "
-                       "files must be sentence-parallel")
-    if args.limit is not None:
-        src, tgt = src[:args.limit], tgt[:args.limit]
+        records = list(read_strict(spec))
+    except InputError as e:
+        raise CliError(f"{e} (sentence-parallel CoNLL files expected)") from None
+    if not records:
+        raise CliError(f"{args.source}: no sentences")
+    src = [(list(r.src_tokens), list(r.src_labels), r.loc) for r in records]
+    tgt = [(list(r.tgt_tokens), list(r.tgt_labels), r.loc) for r in records]
     policy = policy_from_args(args)
     t0 = time.time()
     from transforms.models import require_model

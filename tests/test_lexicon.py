@@ -230,7 +230,7 @@ def test_read_pairs_formats_and_errors(tmp_path):
     bad = write(tmp_path, "bad.tsv", "ok\tgut\nno tab here\n")
     badjs = write(tmp_path, "bad.jsonl", '{"id": "1", "src_text": "a", "tgt_text": "b", "alignment": [[0, 3]]}\n')
     for call, msg in ((lambda: list(read_pairs(bad)), f"{bad}:2: expected"),
-                      (lambda: list(read_pairs(a, target=short)), "ends after 1 sentences"),
+                      (lambda: list(read_pairs(a, target=short)), f"{a}:4: {short} has fewer sentences"),
                       (lambda: list(read_pairs(badjs)), f"{badjs}:1: record 1 has a link outside"),
                       (lambda: list(read_pairs(str(tmp_path / "nope.tsv"))), "file not found")):
         with pytest.raises(CliError, match=msg):

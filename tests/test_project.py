@@ -289,10 +289,10 @@ def test_eval_project_cli_output(tmp_path, tiny_encoder, capsys):
 
 
 @pytest.mark.parametrize("src,tgt,match", [
-    ("Angela\tB-PER\nMerkel\n", TGT, "s.conll:2: expected 'token<TAB>tag'"),
+    ("Angela\tB-PER\nMerkel\n", TGT, "s.conll:2: expected token<TAB>tag"),
     ("Angela\tB-PER\nMerkel\tPERSON\n", TGT, "s.conll:2: tag 'PERSON'"),
-    (SRC, "Angela\tB-PER\n", "2 sentences but .*t.conll: 1"),
-    ("\n\n", TGT, "s.conll: no sentences"),
+    (SRC, "Angela\tB-PER\n", "s.conll:[0-9]+: .*t.conll has fewer sentences"),
+    ("\n\n", TGT, "s.conll: input file holds only blank lines"),
 ])
 def test_eval_project_bad_conll(tmp_path, capsys, src, tgt, match):
     import re
@@ -307,15 +307,9 @@ def test_eval_project_bad_conll(tmp_path, capsys, src, tgt, match):
 @pytest.mark.slow
 def test_europarl_projection_f1_floor(real_encoder, shared_data, tmp_path, capsys):
     from pipelines.cli import main
-    from pipelines.conll import read_conll
     ner = os.path.join(shared_data, "ner-europarl")
-    # first 150 sentence pairs, written back out as CoNLL
-    paths = []
-    for lang in ("en", "de"):
-        sents = read_conll(os.path.join(ner, f"{lang}.conll"))[:150]
-        text = "\n\n".join("\n".join(f"{t}\t{g}" for t, g in zip(toks, tags)) for toks, tags, _ in sents)
-        paths.append(_write(tmp_path, f"{lang}.conll", text + "\n"))
-    rc = main(["eval", "project", "--source", paths[0], "--target", paths[1], "--model", real_encoder])
+    rc = main(["eval", "project", "--source", os.path.join(ner, "en.conll"), "--target",
+               os.path.join(ner, "de.conll"), "--model", real_encoder, "--limit", "150"])
     out = capsys.readouterr().out.strip().splitlines()
     assert rc == 0
     assert float(out[-1].split("=")[1]) >= 0.90

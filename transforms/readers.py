@@ -144,16 +144,25 @@ def read_parallel(spec: InputSpec) -> Iterator[Record | Rejected]:
                      src_text=src, tgt_text=tgt, loc=loc)
 
 
+class BioProblem(str):
+    """A problem text that also knows the 0-based token it is about."""
+
+    def __new__(cls, text: str, index: int):
+        obj = super().__new__(cls, text)
+        obj.index = index
+        return obj
+
+
 def check_bio(labels, fix: bool) -> tuple[tuple[str, ...], str | None]:
     """(labels, problem).  With ``fix``, an I-X that does not continue an X
     becomes B-X (the conlleval reading) and no problem is reported."""
     out, prev = [], "O"
     for i, tag in enumerate(labels):
         if not _BIO.match(tag):
-            return tuple(labels), f"tag {tag!r} at token {i + 1} is not O, B-X or I-X"
+            return tuple(labels), BioProblem(f"tag {tag!r} at token {i + 1} is not O, B-X or I-X", i)
         if tag.startswith("I-") and prev[2:] != tag[2:]:
             if not fix:
-                return tuple(labels), f"{tag} at token {i + 1} follows {prev}"
+                return tuple(labels), BioProblem(f"{tag} at token {i + 1} follows {prev}", i)
             tag = "B-" + tag[2:]
         out.append(tag)
         prev = tag
@@ -197,7 +206,8 @@ def _conll_record(spec, path, first, rows, problem, raw_lines, side):
     if spec.tag_scheme == "bio":
         labels, bad = check_bio(labels, spec.fix_bio)
         if bad:
-            return Rejected(STAGE, "invalid_bio", bad, loc=loc, raw="\n".join(raw_lines))
+            return Rejected(STAGE, "invalid_bio", bad, loc=f"{path}:{rows[bad.index][0]}",
+                            raw="\n".join(raw_lines))
     return tokens, labels, loc
 
 
@@ -283,6 +293,12 @@ def read_jsonl(spec: InputSpec) -> Iterator[Record | Rejected]:
         except RecordError as e:
             yield Rejected(STAGE, "bad_record", str(e), loc=loc, raw=line[:2000])
             continue
+        if rec.alignment and rec.tokens("src") is not None and rec.tokens("tgt") is not None:
+            n_src, n_tgt = len(rec.tokens("src")), len(rec.tokens("tgt"))
+            if any(i >= n_src or j >= n_tgt for i, j in rec.alignment):
+                yield Rejected(STAGE, "bad_record", f"record {rec.id} has a link outside its tokens",
+                               loc=loc, raw=line[:2000])
+                continue
         if spec.src_lang and rec.src_lang is None or spec.tgt_lang and rec.tgt_lang is None:
             rec = rec.replace(src_lang=rec.src_lang or spec.src_lang, tgt_lang=rec.tgt_lang or spec.tgt_lang)
         yield rec if rec.loc else rec.replace(loc=loc)
@@ -302,6 +318,19 @@ def read_any(spec: InputSpec) -> Iterator[Record | Rejected]:
     for i, item in enumerate(it):
         if i >= spec.limit:
             return
+        yield item
+
+
+def read_strict(spec: InputSpec) -> Iterator[Record]:
+    """For tools that need the input whole (evaluations, lexicon induction):
+    the same readers, but the first bad item stops with InputError naming
+    file:line and the problem.  Blank separator lines are skipped."""
+    check_input(spec)
+    for item in read_any(spec):
+        if isinstance(item, Rejected):
+            if item.reason == "empty_text" and not (item.raw or "").strip():
+                continue
+            raise InputError(f"{item.loc}: {item.detail}")
         yield item
 
 
