@@ -7,12 +7,12 @@ ACCEPTS_BEAM_ARGS = True
 
 
 def add_stage_arguments(parser) -> None:
-    from pipelines.align_args import add_align_arguments
+    from xlaug.pipelines.align_args import add_align_arguments
     add_align_arguments(parser)
 
 
 def add_arguments(parser) -> None:
-    from pipelines import common
+    from xlaug.pipelines import common
     common.add_input_arguments(parser)
     common.add_output_arguments(parser)
     common.add_runner_arguments(parser)
@@ -20,11 +20,11 @@ def add_arguments(parser) -> None:
 
 
 def build_stages(args) -> list:
-    from pipelines.align_args import align_stage_from_args
+    from xlaug.pipelines.align_args import align_stage_from_args
     return [align_stage_from_args(args)]
 
 
 def main(args) -> int:
-    from pipelines.common import run_pipeline
+    from xlaug.pipelines.common import run_pipeline
     report = run_pipeline(args, build_stages(args), command="align")
     return 0 if report["identity_ok"] else 1

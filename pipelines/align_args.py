@@ -1,14 +1,14 @@
 """Alignment options shared by every command that aligns (light imports only).
 
     add_align_arguments(parser)       --align-model, --layer, --method, ...
-    align_step_from_args(args)        -> transforms.align.AlignStep
+    align_step_from_args(args)        -> xlaug.transforms.align.AlignStep
     align_stage_from_args(args)       -> Beam PTransform (resolves --layer auto once)
 """
 from __future__ import annotations
 
 import argparse
 
-from transforms.align_defaults import DEFAULT_LAYER, DEFAULT_METHOD, LONG_INPUT_POLICIES, METHODS
+from xlaug.transforms.align_defaults import DEFAULT_LAYER, DEFAULT_METHOD, LONG_INPUT_POLICIES, METHODS
 
 
 def _layer(value: str):
@@ -85,12 +85,12 @@ def aligner_kwargs_from_args(args) -> dict:
 
 
 def align_step_from_args(args):
-    from transforms.align import AlignStep
-    from transforms.models import require_model
+    from xlaug.transforms.align import AlignStep
+    from xlaug.transforms.models import require_model
     require_model(args.align_model, "--align-model")
     return AlignStep(args.align_model, **aligner_kwargs_from_args(args))
 
 
 def align_stage_from_args(args):
-    from transforms.align import AlignStage
+    from xlaug.transforms.align import AlignStage
     return AlignStage(align_step_from_args(args))

@@ -1,6 +1,6 @@
 """Python entry point: run any ``xlaug run`` command from code.
 
-    from pipelines.api import run
+    from xlaug.pipelines.api import run
     report = run("filter", input="pairs.tsv", src_lang="en", tgt_lang="de",
                  output="out", max_ratio=2.0, overwrite=True)
     report["kept"], report["rejected_by_reason"]
@@ -32,7 +32,7 @@ def to_argv(options: dict) -> list[str]:
 
 def parse(command: str, **options):
     """The argparse namespace that ``xlaug run COMMAND`` would build."""
-    from pipelines.cli import CliError, build_parser
+    from xlaug.pipelines.cli import CliError, build_parser
 
     beam_args = list(options.pop("beam_args", []) or [])
     parser = build_parser()
@@ -48,7 +48,7 @@ def parse(command: str, **options):
 
 def run(command: str, **options) -> dict:
     """Run ``xlaug run COMMAND`` with these options; returns the report dict."""
-    from pipelines.common import run_pipeline
+    from xlaug.pipelines.common import run_pipeline
 
     args = parse(command, **options)
     module = args._module

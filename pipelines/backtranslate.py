@@ -53,7 +53,7 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from pipelines import common
+    from xlaug.pipelines import common
     common.add_input_arguments(p)
     common.add_output_arguments(p)
     common.add_runner_arguments(p)
@@ -64,8 +64,8 @@ add_stage_arguments = add_model_arguments  # for run chain --step "backtranslate
 
 
 def decoding_from_args(args):
-    from pipelines.cli import CliError
-    from transforms.seq2seq import Decoding
+    from xlaug.pipelines.cli import CliError
+    from xlaug.transforms.seq2seq import Decoding
     try:
         return Decoding(mode=args.decoding, num_beams=args.num_beams, n=args.n, top_k=args.top_k,
                         top_p=args.top_p, temperature=args.temperature, seed=getattr(args, "seed", 0) or 0,
@@ -76,8 +76,8 @@ def decoding_from_args(args):
 
 def check_args(args) -> None:
     """User errors found before any pipeline starts, each as one line."""
-    from pipelines.cli import CliError
-    from transforms.models import require_model
+    from xlaug.pipelines.cli import CliError
+    from xlaug.transforms.models import require_model
     decoding_from_args(args)
     for opt in ("batch_tokens", "max_batch_size", "threads"):
         if getattr(args, opt) is not None and getattr(args, opt) < 1:
@@ -88,7 +88,7 @@ def check_args(args) -> None:
 
 
 def build_stages(args) -> list:
-    from transforms.backtranslate import BackTranslate
+    from xlaug.transforms.backtranslate import BackTranslate
     check_args(args)
     return [BackTranslate(
         args.model, getattr(args, "src_lang", None), getattr(args, "tgt_lang", None),
@@ -100,6 +100,6 @@ def build_stages(args) -> list:
 
 
 def main(args) -> int:
-    from pipelines.common import run_pipeline
+    from xlaug.pipelines.common import run_pipeline
     stages = build_stages(args)
     return 0 if run_pipeline(args, stages, command="backtranslate")["identity_ok"] else 1

@@ -16,16 +16,16 @@ DESCRIPTION = __doc__
 ACCEPTS_BEAM_ARGS = True
 
 STEP_MODULES = {
-    "filter": "pipelines.filter",
-    "backtranslate": "pipelines.backtranslate",
-    "align": "pipelines.align",
-    "project": "pipelines.project",
-    "codeswitch": "pipelines.codeswitch",
+    "filter": "xlaug.pipelines.filter",
+    "backtranslate": "xlaug.pipelines.backtranslate",
+    "align": "xlaug.pipelines.align",
+    "project": "xlaug.pipelines.project",
+    "codeswitch": "xlaug.pipelines.codeswitch",
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from pipelines import common
+    from xlaug.pipelines import common
     common.add_input_arguments(parser)
     common.add_output_arguments(parser)
     common.add_runner_arguments(parser)
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def step_args(text: str, shared: argparse.Namespace) -> tuple[str, object, argparse.Namespace]:
     """Parse one ``--step`` string with that command's own stage options."""
-    from pipelines.cli import CliError
+    from xlaug.pipelines.cli import CliError
 
     words = shlex.split(text)
     if not words or words[0] not in STEP_MODULES:
@@ -56,7 +56,7 @@ def step_args(text: str, shared: argparse.Namespace) -> tuple[str, object, argpa
 
 
 def build_stages(args: argparse.Namespace) -> list:
-    from pipelines.cli import CliError
+    from xlaug.pipelines.cli import CliError
     if not args.step:
         raise CliError("run chain needs at least one --step")
     stages = []
@@ -67,6 +67,6 @@ def build_stages(args: argparse.Namespace) -> list:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pipelines.common import run_pipeline
+    from xlaug.pipelines.common import run_pipeline
     report = run_pipeline(args, build_stages(args), command="chain")
     return 0 if report["identity_ok"] else 1

@@ -12,15 +12,15 @@ import sys
 
 # (group, command) -> module
 COMMANDS = {
-    ("run", "filter"): "pipelines.filter",
-    ("run", "backtranslate"): "pipelines.backtranslate",
-    ("run", "align"): "pipelines.align",
-    ("run", "project"): "pipelines.project",
-    ("run", "codeswitch"): "pipelines.codeswitch",
-    ("run", "chain"): "pipelines.chain",
-    ("eval", "align"): "pipelines.eval_align",
-    ("eval", "project"): "pipelines.eval_project",
-    ("dict", "induce"): "pipelines.dict_induce",
+    ("run", "filter"): "xlaug.pipelines.filter",
+    ("run", "backtranslate"): "xlaug.pipelines.backtranslate",
+    ("run", "align"): "xlaug.pipelines.align",
+    ("run", "project"): "xlaug.pipelines.project",
+    ("run", "codeswitch"): "xlaug.pipelines.codeswitch",
+    ("run", "chain"): "xlaug.pipelines.chain",
+    ("eval", "align"): "xlaug.pipelines.eval_align",
+    ("eval", "project"): "xlaug.pipelines.eval_project",
+    ("dict", "induce"): "xlaug.pipelines.dict_induce",
 }
 GROUPS = {
     "run": "run a pipeline on a corpus (local runner by default; Beam runner options pass through)",
@@ -65,7 +65,7 @@ def apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config")
     known, _ = pre.parse_known_args(argv)
-    from pipelines.config import load_config
+    from xlaug.pipelines.config import load_config
     ns, _ = parser.parse_known_args(argv)
     sub = _subparser(parser, ns)
     if sub is None:
@@ -108,5 +108,5 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     # Run through the imported module, so its CliError is the one the
     # command modules raise (python -m would otherwise load this file twice).
-    from pipelines.cli import main as _main
+    from xlaug.pipelines.cli import main as _main
     sys.exit(_main())

@@ -21,7 +21,7 @@ def _add(p, *flags, **kw):
 
 
 def add_arguments(p) -> None:
-    from pipelines import common
+    from xlaug.pipelines import common
     common.add_input_arguments(p)
     common.add_output_arguments(p)  # brings --seed
     common.add_runner_arguments(p)
@@ -51,32 +51,32 @@ def add_stage_arguments(p) -> None:
     _add(g, "--choice", choices=["weight", "uniform"], default="weight",
          help="lexicon: pick among translations by weight (when the lexicon has one) or uniformly")
     _add(g, "--keep-entities", action="store_true", help="lexicon: never replace words inside entities")
-    from pipelines.align_args import add_align_arguments
+    from xlaug.pipelines.align_args import add_align_arguments
     if "--align-model" not in p._option_string_actions:
         add_align_arguments(p)  # alm: encoder to align pairs that have no links (else rejected)
 
 
 def check_arguments(args) -> None:
-    from pipelines.cli import CliError
+    from xlaug.pipelines.cli import CliError
     if args.mode == "alm" and not 0.0 < args.alpha < 1.0:
         raise CliError(f"--alpha must be between 0 and 1 (exclusive), got {args.alpha}")
     for name in ("max_phrase_len", "max_swaps", "samples"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name.replace('_', '-')} must be at least 1")
     if args.mode == "alm" and args.align_model:
-        from transforms.models import require_model
+        from xlaug.transforms.models import require_model
         require_model(args.align_model, "--align-model")
     if args.mode == "lexicon":
         if not args.lexicon:
             raise CliError("--mode lexicon needs --lexicon FILE|NAME")
         if not 0.0 < args.prob <= 1.0:
             raise CliError(f"--prob must be in (0, 1], got {args.prob}")
-        from dictionaries import LexiconError, load_lexicon
+        from xlaug.dictionaries import LexiconError, load_lexicon
         try:
             load_lexicon(args.lexicon)  # fail now, with file:line, not on a worker
         except LexiconError as e:
             raise CliError(str(e)) from None
-        from transforms.lexicon_replace import load_stopwords
+        from xlaug.transforms.lexicon_replace import load_stopwords
         try:
             load_stopwords(args.stopwords)
         except ValueError as e:
@@ -85,19 +85,19 @@ def check_arguments(args) -> None:
 
 def build_stages(args) -> list:
     check_arguments(args)  # also when a chain builds this stage
-    from transforms.stage import ApplyStep
+    from xlaug.transforms.stage import ApplyStep
     if args.mode == "lexicon":
-        from transforms.lexicon_replace import LexiconReplaceStep
+        from xlaug.transforms.lexicon_replace import LexiconReplaceStep
         tags = [t for t in args.exclude_tags.split(",") if t.strip()]
         return [ApplyStep(LexiconReplaceStep(
             args.lexicon, prob=args.prob, stopwords=args.stopwords, exclude_tags=tags,
             choice=args.choice, samples=args.samples, seed=args.seed,
             keep_entities=args.keep_entities))]
-    from transforms.codeswitch import CodeSwitchStep
+    from xlaug.transforms.codeswitch import CodeSwitchStep
     stages = []
     if args.align_model:
-        from pipelines.align_args import aligner_kwargs_from_args
-        from transforms.align import AlignStage, AlignStep
+        from xlaug.pipelines.align_args import aligner_kwargs_from_args
+        from xlaug.transforms.align import AlignStage, AlignStep
         stages.append(AlignStage(AlignStep(args.align_model, only_missing=True,
                                            **aligner_kwargs_from_args(args))))
     stages.append(ApplyStep(CodeSwitchStep(
@@ -109,6 +109,6 @@ def build_stages(args) -> list:
 
 def main(args) -> int:
     check_arguments(args)
-    from pipelines.common import run_pipeline
+    from xlaug.pipelines.common import run_pipeline
     report = run_pipeline(args, build_stages(args), command="codeswitch")
     return 0 if report["identity_ok"] else 1

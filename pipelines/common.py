@@ -12,7 +12,7 @@ import shutil
 import sys
 import time
 
-from pipelines.cli import CliError
+from xlaug.pipelines.cli import CliError
 
 OUTPUT_FORMATS = ("parquet", "jsonl")
 
@@ -58,7 +58,7 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def input_spec(args):
-    from transforms.readers import InputError, InputSpec, check_input, guess_format
+    from xlaug.transforms.readers import InputError, InputSpec, check_input, guess_format
 
     if not os.path.exists(args.input):
         raise CliError(f"{args.input}: no such file or directory")
@@ -100,11 +100,11 @@ def run_pipeline(args: argparse.Namespace, stages: list, *, command: str) -> dic
     Raises CliError on bad input before any work is done."""
     import apache_beam as beam
 
-    from runners import pipeline_options
-    from transforms.io import ReadCorpus, WriteDataset, parse_splits
-    from transforms.report import build_report
-    from transforms.stage import stage_meta
-    from transforms.stats import CollectStats
+    from xlaug.runners import pipeline_options
+    from xlaug.transforms.io import ReadCorpus, WriteDataset, parse_splits
+    from xlaug.transforms.report import build_report
+    from xlaug.transforms.stage import stage_meta
+    from xlaug.transforms.stats import CollectStats
 
     spec = input_spec(args)
     try:

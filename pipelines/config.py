@@ -6,7 +6,7 @@ import os
 
 
 def load_config(path: str, parser: argparse.ArgumentParser) -> dict:
-    from pipelines.cli import CliError
+    from xlaug.pipelines.cli import CliError
     import yaml
 
     if not os.path.isfile(path):

@@ -45,8 +45,8 @@ def add_arguments(p) -> None:
 def read_pairs(path: str, fmt: str = "auto", target: str | None = None, limit: int | None = None):
     """Yield (loc, src_tokens, tgt_tokens, links or None) through the
     pipeline's readers; malformed input raises CliError(file:line: problem)."""
-    from pipelines.cli import CliError
-    from transforms.readers import InputError, InputSpec, guess_format, read_strict
+    from xlaug.pipelines.cli import CliError
+    from xlaug.transforms.readers import InputError, InputSpec, guess_format, read_strict
     for f in (path, target):
         if f is not None and not os.path.isfile(f):
             raise CliError(f"{f}: file not found")
@@ -73,7 +73,7 @@ def count_links(pairs, alignments, lowercase: bool = True):
     forms[t]: the spellings seen of each (lowercased) target word, so the
     lexicon can write the usual one (German nouns keep their capital)."""
     from collections import Counter
-    from transforms.mixing import is_neutral
+    from xlaug.transforms.mixing import is_neutral
     pair_counts, src_counts, forms = Counter(), Counter(), {}
     for (src, tgt), links in zip(pairs, alignments):
         for i, j in links:
@@ -131,12 +131,12 @@ def command_line(args) -> str:
 
 
 def main(args) -> int:
-    from pipelines.cli import CliError
+    from xlaug.pipelines.cli import CliError
     if args.min_count < 1 or not 0.0 <= args.min_prob <= 1.0 or args.batch_size < 1:
         raise CliError("--min-count and --batch-size must be >= 1, --min-prob in [0, 1]")
-    from transforms.models import require_model
+    from xlaug.transforms.models import require_model
     require_model(args.model, "--model")
-    from transforms.align import WordAligner
+    from xlaug.transforms.align import WordAligner
 
     aligner = WordAligner(args.model, layer=args.layer, method=args.method,
                           device=args.device, threads=args.threads, batch_size=args.batch_size)
@@ -154,7 +154,7 @@ def main(args) -> int:
             pairs.append((s, t))
             alignments.append(a.links)
             if saved:
-                from transforms.record import Record
+                from xlaug.transforms.record import Record
                 saved.write(Record(id=str(len(pairs)), src_lang=args.src_lang, tgt_lang=args.tgt_lang,
                                    src_tokens=tuple(s), tgt_tokens=tuple(t), alignment=a.links,
                                    loc=loc).to_json() + "\n")

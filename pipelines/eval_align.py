@@ -31,7 +31,7 @@ def aer(pred_links, sure, possible) -> tuple[float, float, float]:
 
 
 def read_pairs(path: str) -> list[tuple[list[str], list[str]]]:
-    from pipelines.cli import CliError
+    from xlaug.pipelines.cli import CliError
     pairs = []
     for lineno, line in enumerate(_open(path), 1):
         parts = line.rstrip("\n").split(" ||| ") if " ||| " in line else line.rstrip("\n").split("|||")
@@ -47,7 +47,7 @@ def read_pairs(path: str) -> list[tuple[list[str], list[str]]]:
 
 def read_gold(path: str, pairs=None) -> list[tuple[set, set]]:
     """[(sure, possible)] with 0-based (i, j); checked against ``pairs`` lengths when given."""
-    from pipelines.cli import CliError
+    from xlaug.pipelines.cli import CliError
     gold = []
     for lineno, line in enumerate(_open(path), 1):
         sure, possible = set(), set()
@@ -80,7 +80,7 @@ def corpus_aer(alignments, gold) -> tuple[float, float, float]:
 
 
 def _open(path: str):
-    from pipelines.cli import CliError
+    from xlaug.pipelines.cli import CliError
     try:
         with open(path, encoding="utf-8") as f:
             return f.readlines()
@@ -91,21 +91,21 @@ def _open(path: str):
 
 
 def add_arguments(parser) -> None:
-    from pipelines.align_args import add_align_arguments
+    from xlaug.pipelines.align_args import add_align_arguments
     parser.add_argument("--pairs", required=True, help="'source ||| target' pairs, one a line")
     parser.add_argument("--gold", required=True, help="gold links, 1-indexed 'i-j' (sure) / 'ipj' (possible)")
     add_align_arguments(parser, model_flag="--model", required=True, batch_flag="--batch-size")
 
 
 def main(args) -> int:
-    from pipelines.align_args import aligner_kwargs_from_args
-    from pipelines.cli import CliError
+    from xlaug.pipelines.align_args import aligner_kwargs_from_args
+    from xlaug.pipelines.cli import CliError
 
     pairs = read_pairs(args.pairs)
     gold = read_gold(args.gold, pairs)
     kwargs = aligner_kwargs_from_args(args)
-    from transforms.align import WordAligner
-    from transforms.models import require_model
+    from xlaug.transforms.align import WordAligner
+    from xlaug.transforms.models import require_model
     require_model(args.align_model, "--model")
     try:
         aligner = WordAligner(args.align_model, **kwargs)

@@ -30,14 +30,14 @@ def add_policy_arguments(p: argparse.ArgumentParser) -> None:
 def add_aligner_arguments(p: argparse.ArgumentParser, model_flag: str = "--model",
                           required: bool = True) -> None:
     """The aligner's options, with the layer and method that project best."""
-    from pipelines.align_args import add_align_arguments
+    from xlaug.pipelines.align_args import add_align_arguments
     add_align_arguments(p, model_flag=model_flag, required=required)
     p.set_defaults(layer=DEFAULT_LAYER, method=DEFAULT_METHOD)
 
 
 def policy_from_args(args):
-    from transforms.project import ProjectionPolicy
-    from pipelines.cli import CliError
+    from xlaug.transforms.project import ProjectionPolicy
+    from xlaug.pipelines.cli import CliError
     dt = None if str(args.derived_type).lower() == "none" else args.derived_type
     try:
         return ProjectionPolicy(gap=args.gap, trim=args.trim, derived_type=dt,
@@ -56,11 +56,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    from pipelines.cli import CliError
-    from transforms.readers import InputError, InputSpec, read_strict
-    from pipelines.align_args import aligner_kwargs_from_args
-    from transforms.align import WordAligner
-    from transforms.project import project_spans, span_prf, spans_from_bio
+    from xlaug.pipelines.cli import CliError
+    from xlaug.transforms.readers import InputError, InputSpec, read_strict
+    from xlaug.pipelines.align_args import aligner_kwargs_from_args
+    from xlaug.transforms.align import WordAligner
+    from xlaug.transforms.project import project_spans, span_prf, spans_from_bio
 
     # The pipeline's CoNLL reader, strict: a stray I-X reads as B-X (conlleval),
     # anything else wrong stops with file:line.
@@ -76,7 +76,7 @@ def main(args) -> int:
     tgt = [(list(r.tgt_tokens), list(r.tgt_labels), r.loc) for r in records]
     policy = policy_from_args(args)
     t0 = time.time()
-    from transforms.models import require_model
+    from xlaug.transforms.models import require_model
     require_model(args.align_model, "--model")
     aligner = WordAligner(args.align_model, **aligner_kwargs_from_args(args))
     try:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import os
 
-from pipelines import common
-from transforms.filters import (DEFAULT_CONFIG, FILTERS, AlignmentCoverageFilter, FilterConfigError,
+from xlaug.pipelines import common
+from xlaug.transforms.filters import (DEFAULT_CONFIG, FILTERS, AlignmentCoverageFilter, FilterConfigError,
                                 LangIdFilter, LengthFilter, LengthRatioFilter, RoundTripFilter)
-from transforms.langcodes import LANGID_LANGUAGES, to_iso1
+from xlaug.transforms.langcodes import LANGID_LANGUAGES, to_iso1
 
 HELP = "score and filter a corpus (langid, length, ratio, coverage, round-trip), dedup, sample"
 DESCRIPTION = (
@@ -85,7 +85,7 @@ def add_stage_arguments(parser: argparse.ArgumentParser) -> None:
 
 def filter_config(args: argparse.Namespace) -> dict:
     """The ``build_filters`` mapping the options describe."""
-    from pipelines.cli import CliError
+    from xlaug.pipelines.cli import CliError
 
     languages = args.langid_languages
     if languages is None:
@@ -124,7 +124,7 @@ def filter_config(args: argparse.Namespace) -> dict:
 
 
 def _load_mapping(value) -> dict:
-    from pipelines.cli import CliError
+    from xlaug.pipelines.cli import CliError
 
     if value is None or value == "":
         return {}
@@ -158,12 +158,12 @@ def build_stages(args: argparse.Namespace) -> list:
     The sampling stage, when present, has ``.shares`` (a one-element
     PCollection of {lang: {n, share_before, share_after, keep_prob}}) once applied.
     """
-    from pipelines.cli import CliError
-    from transforms.dedup import Dedup
-    from transforms.filter_step import FilterStep
-    from transforms.filters import build_filters
-    from transforms.sampling import Sampling
-    from transforms.stage import ApplyStep
+    from xlaug.pipelines.cli import CliError
+    from xlaug.transforms.dedup import Dedup
+    from xlaug.transforms.filter_step import FilterStep
+    from xlaug.transforms.filters import build_filters
+    from xlaug.transforms.sampling import Sampling
+    from xlaug.transforms.stage import ApplyStep
 
     try:
         filters = build_filters(filter_config(args))

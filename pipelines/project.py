@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipelines.eval_project import add_aligner_arguments, add_policy_arguments, policy_from_args
+from xlaug.pipelines.eval_project import add_aligner_arguments, add_policy_arguments, policy_from_args
 
 HELP = "project token labels (NER spans, POS tags) across languages through word alignment"
 DESCRIPTION = __doc__
@@ -20,7 +20,7 @@ MODES = ("translate-train", "translate-test")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from pipelines import common
+    from xlaug.pipelines import common
     common.add_input_arguments(p)
     common.add_output_arguments(p)
     common.add_runner_arguments(p)
@@ -59,9 +59,9 @@ def add_stage_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _translate_stages(args) -> list:
-    from pipelines.cli import CliError
+    from xlaug.pipelines.cli import CliError
     try:
-        from pipelines import backtranslate
+        from xlaug.pipelines import backtranslate
     except ImportError:
         raise CliError("--translate-model needs the back-translation stage (pipelines/backtranslate.py), "
                        "which is not in this build; give a parallel input instead") from None
@@ -79,25 +79,25 @@ def _translate_stages(args) -> list:
 def build_stages(args) -> list:
     """[translate?] -> [annotate (translate-test)] -> align -> project, each a
     PTransform returning StageOutput(kept, rejected)."""
-    from pipelines.cli import CliError
-    from pipelines.align_args import aligner_kwargs_from_args
-    from transforms.align import AlignStage, AlignStep
-    from transforms.annotate import AnnotateStep
-    from transforms.project import ProjectStep
-    from transforms.stage import ApplyStep
+    from xlaug.pipelines.cli import CliError
+    from xlaug.pipelines.align_args import aligner_kwargs_from_args
+    from xlaug.transforms.align import AlignStage, AlignStep
+    from xlaug.transforms.annotate import AnnotateStep
+    from xlaug.transforms.project import ProjectStep
+    from xlaug.transforms.stage import ApplyStep
 
     policy = policy_from_args(args)
     stages = _translate_stages(args) if args.translate_model else []
     if args.mode == "translate-test":
         if not args.tagger_model:
             raise CliError("--mode translate-test needs --tagger-model (the tagger for the translation)")
-        from transforms.models import require_model
+        from xlaug.transforms.models import require_model
         require_model(args.tagger_model, "--tagger-model")
         stages.append(ApplyStep(AnnotateStep(args.tagger_model, side="tgt", batch_size=args.tagger_batch_size,
                                              device=args.device, threads=args.threads)))
     if not args.align_model:
         raise CliError("run project needs --align-model (a multilingual encoder: hub id or local folder)")
-    from transforms.models import require_model
+    from xlaug.transforms.models import require_model
     require_model(args.align_model, "--align-model")
     # MT output arrives untokenised: split punctuation off before aligning.
     stages.append(AlignStage(AlignStep(args.align_model, tokenize="words", **aligner_kwargs_from_args(args))))
@@ -109,8 +109,8 @@ def build_stages(args) -> list:
 
 
 def main(args) -> int:
-    from pipelines.cli import CliError
-    from pipelines.common import run_pipeline
+    from xlaug.pipelines.cli import CliError
+    from xlaug.pipelines.common import run_pipeline
     if args.gap < 0:
         raise CliError("--gap must be >= 0")
     if args.translate_model and getattr(args, "target", None):

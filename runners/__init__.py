@@ -33,7 +33,7 @@ def pipeline_options(args):
     flags = runner_flags(args.runner, getattr(args, "workers", 0))
     extra = list(getattr(args, "beam_args", []) or [])
     if args.runner == "dataflow":
-        from runners.dataflow import dataflow_flags, gpu_flags
+        from xlaug.runners.dataflow import dataflow_flags, gpu_flags
         flags += dataflow_flags(extra)
         gpu = getattr(args, "dataflow_gpu", None)
         if gpu:

@@ -11,7 +11,7 @@ REQUIRED = ("--project", "--region", "--temp_location")
 
 
 def dataflow_flags(user_flags: list[str]) -> list[str]:
-    from pipelines.cli import CliError
+    from xlaug.pipelines.cli import CliError
 
     given = {f.split("=", 1)[0] for f in user_flags}
     missing = [r for r in REQUIRED if r not in given]

@@ -23,7 +23,7 @@ PAIRS = [(CORPUS[k].split(), CORPUS[k + 1].split()) for k in range(0, len(CORPUS
 
 
 def _enfr(shared_data, limit):
-    from pipelines.eval_align import read_gold, read_pairs
+    from xlaug.pipelines.eval_align import read_gold, read_pairs
     pairs = read_pairs(os.path.join(shared_data, "alignment", "enfr.src-tgt"))
     return pairs[:limit], read_gold(os.path.join(shared_data, "alignment", "enfr.gold"), pairs)[:limit]
 
@@ -35,7 +35,7 @@ def simalign_mod():
 
 @pytest.fixture(scope="module")
 def aligners(tiny_encoder):
-    from transforms.align import WordAligner
+    from xlaug.transforms.align import WordAligner
     return {(m, layer): WordAligner(tiny_encoder, layer=layer, method=m, batch_size=8)
             for m in ("argmax", "itermax", "match") for layer in (1, 2)}
 
@@ -54,7 +54,7 @@ def test_links_equal_simalign(tiny_encoder, aligners, simalign_mod, layer):
 
 
 def test_distortion_equals_simalign(tiny_encoder, simalign_mod):
-    from transforms.align import WordAligner
+    from xlaug.transforms.align import WordAligner
     ref = simalign_mod.SentenceAligner(model=tiny_encoder, token_type="bpe", matching_methods="a",
                                        layer=2, distortion=0.5, device="cpu")
     ours = WordAligner(tiny_encoder, layer=2, method="argmax", distortion=0.5).align(PAIRS)
@@ -75,7 +75,7 @@ def test_enfr_pairs_equal_simalign(tiny_encoder, aligners, simalign_mod, shared_
 
 # -- matrix methods against simalign's own functions on random matrices ----------
 def test_methods_on_random_matrices(simalign_mod):
-    from transforms import align_methods as am
+    from xlaug.transforms import align_methods as am
     SA = simalign_mod.SentenceAligner
     rng = np.random.default_rng(0)
     shapes = [(1, 1), (1, 4), (3, 2), (2, 5), (5, 5), (7, 4), (9, 11)]
@@ -106,7 +106,7 @@ def test_methods_on_random_matrices(simalign_mod):
 
 
 def test_softmax_links_by_hand():
-    from transforms import align_methods as am
+    from xlaug.transforms import align_methods as am
     scores = torch.tensor([[[5.0, 0.0, -9.0], [0.0, 6.0, 4.0]]])
     valid = am.valid_mask(torch.tensor([2]), torch.tensor([3]), 2, 3)
     fwd = np.exp(scores[0].numpy()) / np.exp(scores[0].numpy()).sum(1, keepdims=True)
@@ -118,7 +118,7 @@ def test_softmax_links_by_hand():
 
 
 def test_nn_margin_by_hand():
-    from transforms import align_methods as am
+    from xlaug.transforms import align_methods as am
     sim = torch.tensor([[[0.9, 0.1, am.PAD], [0.2, 0.4, am.PAD]]])
     valid = am.valid_mask(torch.tensor([2]), torch.tensor([2]), 2, 3)
     rows = ((0.9 - 0.5) + (0.4 - 0.3)) / 2
@@ -127,7 +127,7 @@ def test_nn_margin_by_hand():
 
 
 def test_softmax_temperature_uses_cosine(tiny_encoder):
-    from transforms.align import WordAligner
+    from xlaug.transforms.align import WordAligner
     sharp = WordAligner(tiny_encoder, layer=2, method="softmax", softmax_temperature=1e-6).align(PAIRS)
     soft = WordAligner(tiny_encoder, layer=2, method="softmax", softmax_temperature=10.0).align(PAIRS)
     argmax = WordAligner(tiny_encoder, layer=2, method="argmax").align(PAIRS)
@@ -139,7 +139,7 @@ def test_softmax_temperature_uses_cosine(tiny_encoder):
 
 # -- batching, output shape -------------------------------------------------------
 def test_batch_size_does_not_change_links(tiny_encoder):
-    from transforms.align import WordAligner
+    from xlaug.transforms.align import WordAligner
     one = WordAligner(tiny_encoder, layer=2, batch_size=1).align(PAIRS)
     many = WordAligner(tiny_encoder, layer=2, batch_size=64).align(PAIRS)
     assert [a.links for a in one] == [a.links for a in many]
@@ -157,7 +157,7 @@ def test_alignment_shape_and_scores(aligners):
 
 
 def test_min_link_sim_drops_weak_links(tiny_encoder, aligners):
-    from transforms.align import WordAligner
+    from xlaug.transforms.align import WordAligner
     plain = aligners[("argmax", 2)].align(PAIRS)
     cut = sorted(v for a in plain for v in a.scores)[len(sum((a.scores for a in plain), ())) // 2]
     nulled = WordAligner(tiny_encoder, layer=2, min_link_sim=cut).align(PAIRS)
@@ -167,7 +167,7 @@ def test_min_link_sim_drops_weak_links(tiny_encoder, aligners):
 
 
 def test_softmax_method_runs_and_threshold_matters(tiny_encoder):
-    from transforms.align import WordAligner
+    from xlaug.transforms.align import WordAligner
     low = WordAligner(tiny_encoder, layer=2, method="softmax", softmax_threshold=1e-3).align(PAIRS)
     high = WordAligner(tiny_encoder, layer=2, method="softmax", softmax_threshold=0.3).align(PAIRS)
     n_low, n_high = sum(len(a.links) for a in low), sum(len(a.links) for a in high)
@@ -176,7 +176,7 @@ def test_softmax_method_runs_and_threshold_matters(tiny_encoder):
 
 
 def test_layer_truncation_keeps_hidden_state(tiny_encoder):
-    from transforms.align import WordAligner
+    from xlaug.transforms.align import WordAligner
     full = WordAligner(tiny_encoder, layer="auto", auto_layers=[1, 2])
     cut = WordAligner(tiny_encoder, layer=1)
     assert len(cut.model.encoder.layer) == 1 and len(full.model.encoder.layer) == 2
@@ -189,7 +189,7 @@ def test_layer_truncation_keeps_hidden_state(tiny_encoder):
 
 
 def test_bad_options(tiny_encoder):
-    from transforms.align import WordAligner
+    from xlaug.transforms.align import WordAligner
     with pytest.raises(ValueError, match="method"):
         WordAligner(tiny_encoder, method="nope")
     with pytest.raises(ValueError, match="layer 5 does not exist"):
@@ -204,7 +204,7 @@ def test_bad_options(tiny_encoder):
 
 # -- long input -------------------------------------------------------------------
 def test_long_input_reject_and_window(tiny_encoder):
-    from transforms.align import WordAligner
+    from xlaug.transforms.align import WordAligner
     long_src = ("the cat sat on the mat . " * 30).split()   # far over 128 positions
     long_tgt = ("die Katze sass auf der Matte . " * 30).split()
     pairs = [PAIRS[0], (long_src, long_tgt), PAIRS[1]]
@@ -220,7 +220,7 @@ def test_long_input_reject_and_window(tiny_encoder):
 
 # -- layer auto -------------------------------------------------------------------
 def test_choose_layer(tiny_encoder):
-    from transforms.align import WordAligner
+    from xlaug.transforms.align import WordAligner
     wa = WordAligner(tiny_encoder, layer="auto")
     layer, crit = wa.choose_layer(PAIRS)
     assert set(crit) == {1, 2} and layer == max(crit, key=crit.get)
@@ -232,7 +232,7 @@ def test_choose_layer(tiny_encoder):
 
 # -- the stage --------------------------------------------------------------------
 def _records():
-    from transforms.record import Record
+    from xlaug.transforms.record import Record
     recs = [Record(id=f"r{k}", src_lang="en", tgt_lang="de", src_tokens=tuple(s), tgt_tokens=tuple(t))
             for k, (s, t) in enumerate(PAIRS)]
     recs.append(Record(id="text", src_text="the cat", tgt_text="die Katze"))
@@ -244,8 +244,8 @@ def _records():
 
 
 def test_align_step(tiny_encoder):
-    from transforms.align import AlignStep, WordAligner
-    from transforms.record import Rejected
+    from xlaug.transforms.align import AlignStep, WordAligner
+    from xlaug.transforms.record import Rejected
     step = AlignStep(tiny_encoder, layer=2, batch_size=4)
     assert pickle.loads(pickle.dumps(step)).aligner is None
     out = list(step.run(_records()))
@@ -271,7 +271,7 @@ def test_align_stage_on_beam(tiny_encoder, layer):
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
     import apache_beam as beam
-    from transforms.align import AlignStage, AlignStep, WordAligner
+    from xlaug.transforms.align import AlignStage, AlignStep, WordAligner
 
     recs = _records()
     step = AlignStep(tiny_encoder, layer=layer, batch_size=3)
@@ -302,7 +302,7 @@ def test_align_stage_same_on_other_runners(tiny_encoder, options):
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
     import apache_beam as beam
-    from transforms.align import AlignStage, AlignStep, WordAligner
+    from xlaug.transforms.align import AlignStage, AlignStep, WordAligner
 
     recs = _records()
     pairs = [(list(r.tokens("src")), list(r.tokens("tgt"))) for r in recs
@@ -320,7 +320,7 @@ def test_align_stage_same_on_other_runners(tiny_encoder, options):
 
 # -- AER and the eval command -----------------------------------------------------
 def test_aer_by_hand():
-    from pipelines.eval_align import aer
+    from xlaug.pipelines.eval_align import aer
     sure, possible = {(0, 0), (1, 1)}, {(1, 2)}
     assert aer({(0, 0), (1, 1)}, sure, possible) == (1.0, 1.0, 0.0)
     p, r, e = aer({(0, 0), (1, 2), (2, 2)}, sure, possible)
@@ -336,9 +336,9 @@ def _write(tmp_path, name, text):
 
 
 def test_eval_align_cli(tiny_encoder, tmp_path, capsys):
-    from pipelines.cli import main
-    from pipelines.eval_align import aer
-    from transforms.align import WordAligner
+    from xlaug.pipelines.cli import main
+    from xlaug.pipelines.eval_align import aer
+    from xlaug.transforms.align import WordAligner
     pairs = _write(tmp_path, "p.txt", "".join(f"{' '.join(s)} ||| {' '.join(t)}\n" for s, t in PAIRS[:5]))
     gold_links = [{(i, i) for i in range(min(len(s), len(t)))} for s, t in PAIRS[:5]]
     gold = _write(tmp_path, "g.txt", "".join(
@@ -362,7 +362,7 @@ def test_eval_align_cli(tiny_encoder, tmp_path, capsys):
     ("1-1\n1-1\n", "a ||| b\n ||| d\n", "p.txt:2: the source side is empty"),
 ])
 def test_eval_align_bad_input(tmp_path, capsys, gold_text, pairs_text, message):
-    from pipelines.cli import main
+    from xlaug.pipelines.cli import main
     pairs = _write(tmp_path, "p.txt", pairs_text)
     gold = _write(tmp_path, "g.txt", gold_text)
     assert main(["eval", "align", "--pairs", pairs, "--gold", gold, "--model", "/nonexistent"]) == 2
@@ -371,7 +371,7 @@ def test_eval_align_bad_input(tmp_path, capsys, gold_text, pairs_text, message):
 
 
 def test_eval_align_missing_model(tmp_path, capsys):
-    from pipelines.cli import main
+    from xlaug.pipelines.cli import main
     pairs = _write(tmp_path, "p.txt", "a ||| b\n")
     gold = _write(tmp_path, "g.txt", "1-1\n")
     assert main(["eval", "align", "--pairs", pairs, "--gold", gold, "--model", str(tmp_path / "none")]) == 2
@@ -380,7 +380,7 @@ def test_eval_align_missing_model(tmp_path, capsys):
 
 def test_align_args_build_a_step(tiny_encoder):
     import argparse
-    from pipelines.align_args import add_align_arguments, align_stage_from_args, align_step_from_args
+    from xlaug.pipelines.align_args import add_align_arguments, align_stage_from_args, align_step_from_args
     parser = argparse.ArgumentParser()
     add_align_arguments(parser)
     args = parser.parse_args(["--align-model", tiny_encoder, "--layer", "auto", "--method", "itermax",
@@ -396,8 +396,8 @@ def test_align_args_build_a_step(tiny_encoder):
 # -- the real encoder (slow) ------------------------------------------------------
 @pytest.mark.slow
 def test_real_encoder_enfr_equals_simalign_and_aer(real_encoder, shared_data, simalign_mod):
-    from pipelines.eval_align import corpus_aer, read_gold, read_pairs
-    from transforms.align import WordAligner
+    from xlaug.pipelines.eval_align import corpus_aer, read_gold, read_pairs
+    from xlaug.transforms.align import WordAligner
     pairs = read_pairs(os.path.join(shared_data, "alignment", "enfr.src-tgt"))
     gold = read_gold(os.path.join(shared_data, "alignment", "enfr.gold"), pairs)
     ours = WordAligner(real_encoder, layer=8, method="argmax").align(pairs)
@@ -412,8 +412,8 @@ def test_real_encoder_enfr_equals_simalign_and_aer(real_encoder, shared_data, si
 
 @pytest.mark.slow
 def test_real_encoder_layer_auto(real_encoder, shared_data):
-    from pipelines.eval_align import corpus_aer, read_gold, read_pairs
-    from transforms.align import WordAligner
+    from xlaug.pipelines.eval_align import corpus_aer, read_gold, read_pairs
+    from xlaug.transforms.align import WordAligner
     pairs = read_pairs(os.path.join(shared_data, "alignment", "enfr.src-tgt"))
     gold = read_gold(os.path.join(shared_data, "alignment", "enfr.gold"), pairs)
     wa = WordAligner(real_encoder, layer="auto")

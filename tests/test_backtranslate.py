@@ -13,9 +13,9 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing import test_pipeline
 
-from transforms.backtranslate import BackTranslate, Seq2SeqHandler
-from transforms.record import Record, Rejected
-from transforms.seq2seq import Decoding, ModelLoadError, Translator, check_model_available, split_sentences
+from xlaug.transforms.backtranslate import BackTranslate, Seq2SeqHandler
+from xlaug.transforms.record import Record, Rejected
+from xlaug.transforms.seq2seq import Decoding, ModelLoadError, Translator, check_model_available, split_sentences
 
 GREEDY = Decoding(mode="greedy", max_new_tokens=6)
 TEXTS = ["the cat sat on the mat .", "a house in Berlin is big .", "hi", "Angela Merkel visited Paris yesterday .",
@@ -312,14 +312,14 @@ def test_stage_sampling_deterministic_and_round_trip(tiny_seq2seq):
 # -- CLI options ---------------------------------------------------------------
 
 def _parse(argv):
-    from pipelines.backtranslate import add_model_arguments
+    from xlaug.pipelines.backtranslate import add_model_arguments
     p = argparse.ArgumentParser()
     add_model_arguments(p)
     return p.parse_args(argv)
 
 
 def test_cli_options_build_the_stage(tiny_seq2seq):
-    from pipelines.backtranslate import build_stages
+    from xlaug.pipelines.backtranslate import build_stages
     args = _parse(["--model", tiny_seq2seq, "--decoding", "sample", "--n", "2", "--top-p", "0.8",
                    "--seed", "5", "--no-bucketing", "--long-input", "reject"])
     args.src_lang, args.tgt_lang = "en", "de"
@@ -330,8 +330,8 @@ def test_cli_options_build_the_stage(tiny_seq2seq):
 
 
 def test_cli_errors_are_one_line(tmp_path, tiny_seq2seq):
-    from pipelines.backtranslate import build_stages
-    from pipelines.cli import CliError
+    from xlaug.pipelines.backtranslate import build_stages
+    from xlaug.pipelines.cli import CliError
     bad = _parse(["--model", str(tmp_path / "missing")])
     with pytest.raises(CliError, match="--model: model '.*missing' not found"):
         build_stages(bad)
@@ -341,8 +341,8 @@ def test_cli_errors_are_one_line(tmp_path, tiny_seq2seq):
 
 
 def test_replaced_target_side_is_kept_in_provenance(tiny_seq2seq):
-    from transforms.backtranslate import BackTranslate
-    from transforms.seq2seq import Decoding
+    from xlaug.transforms.backtranslate import BackTranslate
+    from xlaug.transforms.seq2seq import Decoding
     import apache_beam as beam
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from pipelines.cli import main
+from xlaug.pipelines.cli import main
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_chain_step_errors_are_one_line(mono, tmp_path, capsys):
 
 
 def test_python_api_runs_a_command(tmp_path):
-    from pipelines.api import run
+    from xlaug.pipelines.api import run
     src = tmp_path / "p.tsv"
     src.write_text("a small house .\tein kleines Haus .\nthe same\tdas gleiche\nthe same\tdas gleiche\n",
                    encoding="utf-8")

@@ -3,11 +3,11 @@ import sys
 
 import pytest
 
-from pipelines.cli import build_parser, main
+from xlaug.pipelines.cli import build_parser, main
 
 
 def test_help_does_not_import_heavy_libraries():
-    code = ("import sys; from pipelines.cli import build_parser; build_parser().format_help(); "
+    code = ("import sys; from xlaug.pipelines.cli import build_parser; build_parser().format_help(); "
             "heavy = [m for m in ('torch', 'apache_beam', 'transformers', 'simalign', 'datasets') if m in sys.modules]; "
             "print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -15,7 +15,7 @@ def test_help_does_not_import_heavy_libraries():
 
 
 def test_help_lists_every_command(capsys):
-    from pipelines.cli import COMMANDS
+    from xlaug.pipelines.cli import COMMANDS
     for group in ("run", "eval", "dict"):
         with pytest.raises(SystemExit):
             main([group, "--help"])
@@ -26,7 +26,7 @@ def test_help_lists_every_command(capsys):
 
 
 def _first_run_command():
-    from pipelines.cli import COMMANDS
+    from xlaug.pipelines.cli import COMMANDS
     import importlib
     for (group, cmd), mod in COMMANDS.items():
         if group == "run":

@@ -4,9 +4,9 @@ from collections import Counter
 
 import pytest
 
-from transforms.codeswitch import CodeSwitchStep, extract_phrase_pairs
-from transforms.mixing import cmi, entity_spans, normalise_bio, switch_points
-from transforms.record import Record, Rejected
+from xlaug.transforms.codeswitch import CodeSwitchStep, extract_phrase_pairs
+from xlaug.transforms.mixing import cmi, entity_spans, normalise_bio, switch_points
+from xlaug.transforms.record import Record, Rejected
 
 TYPES = ["PER", "LOC", "ORG"]
 
@@ -258,7 +258,7 @@ def test_beam_kept_plus_rejected_equals_read():
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
 
-    from transforms.stage import ApplyStep
+    from xlaug.transforms.stage import ApplyStep
 
     recs = pairs(30) + [Record(id="nolinks", src_text="a b", tgt_text="c d"),
                         Record(id="mono", src_text="a b c")]
@@ -278,7 +278,7 @@ def test_beam_kept_plus_rejected_equals_read():
 # -- CLI module and the aligner-first path -------------------------------------------
 
 def parse(argv):
-    from pipelines.cli import build_parser
+    from xlaug.pipelines.cli import build_parser
     args, extra = build_parser().parse_known_args(argv + ["--input", "in.tsv", "--output", "out"])
     return args
 
@@ -286,8 +286,8 @@ def parse(argv):
 def test_cli_modules_import_light():
     import subprocess
     import sys
-    code = ("import sys, pipelines.cli, pipelines.codeswitch, pipelines.dict_induce; "
-            "pipelines.cli.build_parser(); "
+    code = ("import sys, xlaug.pipelines.cli, xlaug.pipelines.codeswitch, xlaug.pipelines.dict_induce; "
+            "xlaug.pipelines.cli.build_parser(); "
             "heavy = [m for m in ('apache_beam', 'torch', 'transformers', 'simalign') if m in sys.modules]; "
             "print(heavy); sys.exit(1 if heavy else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -295,8 +295,8 @@ def test_cli_modules_import_light():
 
 
 def test_cli_build_stages_and_argument_errors(tmp_path, tiny_encoder):
-    from pipelines import codeswitch
-    from pipelines.cli import CliError, main
+    from xlaug.pipelines import codeswitch
+    from xlaug.pipelines.cli import CliError, main
     args = parse(["run", "codeswitch", "--alpha", "0.4", "--samples", "3", "--seed", "9",
                   "--matrix", "tgt"])
     stages = codeswitch.build_stages(args)
@@ -327,8 +327,8 @@ def test_pairs_without_links_are_aligned_first(tiny_encoder):
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
 
-    from transforms.align import AlignStep
-    from transforms.stage import ApplyStep
+    from xlaug.transforms.align import AlignStep
+    from xlaug.transforms.stage import ApplyStep
 
     recs = [Record(id="a", src_lang="en", tgt_lang="de", src_text="the cat sat on the mat .",
                    tgt_text="die Katze sass auf der Matte ."),
@@ -360,8 +360,8 @@ def test_same_output_on_direct_multiprocess_and_portable_runners(tmp_path):
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from tests.test_lexicon import rec, small_lexicon
-    from transforms.lexicon_replace import LexiconReplaceStep
-    from transforms.stage import ApplyStep
+    from xlaug.transforms.lexicon_replace import LexiconReplaceStep
+    from xlaug.transforms.stage import ApplyStep
 
     def run(opts, name):
         out = str(tmp_path / name)
@@ -386,8 +386,8 @@ def test_same_output_on_direct_multiprocess_and_portable_runners(tmp_path):
 def test_real_encoder_europarl_pairs_switch_with_entities_whole(real_encoder, shared_data):
     import os
 
-    from pipelines.dict_induce import read_pairs
-    from transforms.align import AlignStep
+    from xlaug.pipelines.dict_induce import read_pairs
+    from xlaug.transforms.align import AlignStep
 
     base = os.path.join(shared_data, "ner-europarl")
 
@@ -416,7 +416,7 @@ def test_real_encoder_europarl_pairs_switch_with_entities_whole(real_encoder, sh
 
 
 def test_align_step_routes_aligner_errors_to_rejected():
-    from transforms.align import Alignment, AlignStep
+    from xlaug.transforms.align import Alignment, AlignStep
 
     class TooLong:  # an aligner that refuses pairs over 3 words, as a long_input="reject" one would
         layer, method = 2, "argmax"

@@ -3,8 +3,8 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.dedup import Dedup, dedup_key, normalize, resolve_group
-from transforms.record import Record, Rejected
+from xlaug.transforms.dedup import Dedup, dedup_key, normalize, resolve_group
+from xlaug.transforms.record import Record, Rejected
 
 
 def rec(id, src, tgt="Hallo Welt", src_lang="en", tgt_lang="de"):
@@ -96,7 +96,7 @@ def test_dedup_rejects_bad_mode():
 
 
 def test_pack_round_trip_keeps_every_field():
-    from transforms.dedup import pack, unpack
+    from xlaug.transforms.dedup import pack, unpack
     r = Record(id="7", src_lang="en", tgt_lang="de", src_text="a b", tgt_text="x y",
                src_tokens=("a", "b"), tgt_tokens=("x", "y"), src_labels=("B-PER", "O"),
                alignment=((0, 0), (1, 1)), link_scores=(0.9, 0.8), scores={"langid_src": 0.99},

@@ -6,9 +6,9 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines import filter as filter_cmd
-from pipelines.cli import CliError
-from transforms.record import Record
+from xlaug.pipelines import filter as filter_cmd
+from xlaug.pipelines.cli import CliError
+from xlaug.transforms.record import Record
 
 
 @pytest.fixture

@@ -4,12 +4,12 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.dedup import Dedup
-from transforms.filter_step import FilterStep
-from transforms.filters import build_filters
-from transforms.record import Record
-from transforms.sampling import Sampling
-from transforms.stage import ApplyStep
+from xlaug.transforms.dedup import Dedup
+from xlaug.transforms.filter_step import FilterStep
+from xlaug.transforms.filters import build_filters
+from xlaug.transforms.record import Record
+from xlaug.transforms.sampling import Sampling
+from xlaug.transforms.stage import ApplyStep
 
 EN = ["The committee adopted the report on agricultural policy yesterday.",
       "Parliament will vote on the proposal next week in Strasbourg.",
@@ -48,7 +48,7 @@ def expected():
     step = FilterStep(build_filters(FILTERS))
     kept = [r for r in step.run(corpus()) if isinstance(r, Record)]
     best = {}
-    from transforms.dedup import dedup_key, id_order
+    from xlaug.transforms.dedup import dedup_key, id_order
     for r in kept:
         k = dedup_key(r, "normalized")
         if k not in best or id_order(r.id) < id_order(best[k].id):

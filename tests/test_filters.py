@@ -2,12 +2,12 @@ import pickle
 
 import pytest
 
-from transforms.filter_step import FilterStep
-from transforms.filters import (AlignmentCoverageFilter, FilterConfigError,
+from xlaug.transforms.filter_step import FilterStep
+from xlaug.transforms.filters import (AlignmentCoverageFilter, FilterConfigError,
                                 LangIdFilter, LengthFilter, LengthRatioFilter, RoundTripFilter,
                                 build_filters)
-from transforms.langcodes import to_iso1
-from transforms.record import Record, Rejected
+from xlaug.transforms.langcodes import to_iso1
+from xlaug.transforms.record import Record, Rejected
 
 EN = "The committee adopted the report on agricultural policy yesterday afternoon."
 DE = "Der Ausschuss hat den Bericht über die Agrarpolitik gestern Nachmittag angenommen."
@@ -37,7 +37,7 @@ def test_language_codes_map_to_langid_codes():
 
 
 def test_langid_language_table_matches_model(langid_filter):
-    from transforms.langcodes import LANGID_LANGUAGES
+    from xlaug.transforms.langcodes import LANGID_LANGUAGES
     assert set(langid_filter._model.classes) == LANGID_LANGUAGES
 
 
@@ -218,7 +218,7 @@ def test_filter_step_on_beam():
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
 
-    from transforms.stage import ApplyStep
+    from xlaug.transforms.stage import ApplyStep
 
     records = [rec(id=str(i)) for i in range(5)] + [rec(id="bad", src=DE, src_lang="en")]
     with TestPipeline(runner="BundleBasedDirectRunner") as p:

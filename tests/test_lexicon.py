@@ -4,10 +4,10 @@ from collections import Counter
 
 import pytest
 
-from dictionaries import Lexicon, LexiconError, available, load_lexicon
-from transforms.lexicon_replace import LexiconReplaceStep, keep_case, load_stopwords
-from transforms.mixing import entity_spans, normalise_bio
-from transforms.record import Record, Rejected
+from xlaug.dictionaries import Lexicon, LexiconError, available, load_lexicon
+from xlaug.transforms.lexicon_replace import LexiconReplaceStep, keep_case, load_stopwords
+from xlaug.transforms.mixing import entity_spans, normalise_bio
+from xlaug.transforms.record import Record, Rejected
 
 
 def write(tmp_path, name, text):
@@ -57,7 +57,7 @@ def test_unknown_name_lists_shipped():
 
 def test_shipped_lexicons_load_and_say_where_they_come_from():
     import os
-    from dictionaries import DATA_DIR
+    from xlaug.dictionaries import DATA_DIR
     names = available()
     assert "en-de" in names and "en-fr" in names
     for name in names:
@@ -186,7 +186,7 @@ def test_rejections_and_beam_counts():
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
 
-    from transforms.stage import ApplyStep
+    from xlaug.transforms.stage import ApplyStep
 
     step = LexiconReplaceStep(small_lexicon(), prob=1.0)
     (r,) = step.run([rec("nothing matches here")])
@@ -211,8 +211,8 @@ def test_lexicon_by_path_loaded_in_setup(tmp_path):
 # -- dict induce -------------------------------------------------------------------
 
 def test_read_pairs_formats_and_errors(tmp_path):
-    from pipelines.cli import CliError
-    from pipelines.dict_induce import read_pairs
+    from xlaug.pipelines.cli import CliError
+    from xlaug.pipelines.dict_induce import read_pairs
     tsv = write(tmp_path, "p.tsv", "the house\tdas Haus\n\na cat\teine Katze\n")
     assert [p[1:] for p in read_pairs(tsv)] == [(["the", "house"], ["das", "Haus"], None),
                                                 (["a", "cat"], ["eine", "Katze"], None)]
@@ -238,7 +238,7 @@ def test_read_pairs_formats_and_errors(tmp_path):
 
 
 def test_count_and_select_entries():
-    from pipelines.dict_induce import count_links, select_entries
+    from xlaug.pipelines.dict_induce import count_links, select_entries
     pairs = [(["The", "house", ","], ["Das", "Haus", ","])] * 3 + [(["house", "2"], ["Gebäude", "2"])]
     links = [[(0, 0), (1, 1), (2, 2)]] * 3 + [[(0, 0), (1, 1)]]
     pc, sc, forms = count_links(pairs, links)
@@ -254,7 +254,7 @@ def test_count_and_select_entries():
 
 
 def test_dict_induce_command_end_to_end(tmp_path, tiny_encoder):
-    from pipelines.cli import main
+    from xlaug.pipelines.cli import main
     pairs = write(tmp_path, "p.tsv", "the cat sat on the mat .\tdie Katze sass auf der Matte .\n" * 3
                   + "a house in Berlin\tein Haus in Berlin\n")
     out = str(tmp_path / "en-de.tsv")

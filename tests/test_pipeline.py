@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from pipelines import common
-from transforms.record import Rejected
-from transforms.stage import ApplyStep, Step
+from xlaug.pipelines import common
+from xlaug.transforms.record import Rejected
+from xlaug.transforms.stage import ApplyStep, Step
 
 
 class MinTokens(Step):

@@ -2,9 +2,9 @@ import os
 
 import pytest
 
-from transforms.project import (BioError, ProjectionPolicy, ProjectStep, bio_from_spans, fix_bio,
+from xlaug.transforms.project import (BioError, ProjectionPolicy, ProjectStep, bio_from_spans, fix_bio,
                                 project_spans, project_tags, span_prf, spans_from_bio)
-from transforms.record import Record, Rejected
+from xlaug.transforms.record import Record, Rejected
 
 
 # -- BIO -------------------------------------------------------------------------
@@ -183,7 +183,7 @@ def test_project_step_in_beam_counts_add_up():
     import apache_beam as beam
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
-    from transforms.stage import ApplyStep
+    from xlaug.transforms.stage import ApplyStep
 
     records = [_rec(i) for i in range(6)] + [_rec(10, alignment=None, link_scores=None),
                                              _rec(11, alignment=((0, 0),), link_scores=None)]
@@ -198,7 +198,7 @@ def test_project_step_in_beam_counts_add_up():
 # -- AnnotateStep ------------------------------------------------------------------------
 
 def test_annotate_step_tiny_tagger(tiny_tagger):
-    from transforms.annotate import AnnotateStep
+    from xlaug.transforms.annotate import AnnotateStep
     recs = [Record(id="a", src_text="x", tgt_text="Angela Merkel visited Paris yesterday."),
             Record(id="b", src_text="x", tgt_tokens=("the", "European", "Parliament", "voted")),
             Record(id="c", src_text="x", tgt_tokens=tuple(["Berlin"] * 200)),
@@ -221,7 +221,7 @@ def test_annotate_step_tiny_tagger(tiny_tagger):
 # -- pipeline composition and eval CLI ---------------------------------------------------------
 
 def _parse(argv):
-    from pipelines.cli import build_parser
+    from xlaug.pipelines.cli import build_parser
     args, _ = build_parser().parse_known_args(argv)
     return args
 
@@ -230,7 +230,7 @@ def test_build_stages_translate_train_in_beam(tiny_encoder):
     import apache_beam as beam
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
-    from pipelines.project import build_stages
+    from xlaug.pipelines.project import build_stages
 
     args = _parse(["run", "project", "--input", "in.conll", "--output", "out", "--align-model", tiny_encoder,
                    "--layer", "2", "--on-missing", "drop", "--threads", "1"])
@@ -253,8 +253,8 @@ def test_build_stages_translate_train_in_beam(tiny_encoder):
 
 
 def test_build_stages_translate_test_needs_tagger(tiny_encoder, tiny_tagger):
-    from pipelines.cli import CliError
-    from pipelines.project import build_stages
+    from xlaug.pipelines.cli import CliError
+    from xlaug.pipelines.project import build_stages
     base = ["run", "project", "--input", "x", "--output", "y", "--align-model", tiny_encoder, "--layer", "2",
             "--mode", "translate-test"]
     with pytest.raises(CliError, match="--tagger-model"):
@@ -275,7 +275,7 @@ def _write(tmp_path, name, text):
 
 
 def test_eval_project_cli_output(tmp_path, tiny_encoder, capsys):
-    from pipelines.cli import main
+    from xlaug.pipelines.cli import main
     rc = main(["eval", "project", "--source", _write(tmp_path, "s.conll", SRC),
                "--target", _write(tmp_path, "t.conll", TGT), "--model", tiny_encoder, "--layer", "2",
                "--align-threads", "1"])
@@ -296,7 +296,7 @@ def test_eval_project_cli_output(tmp_path, tiny_encoder, capsys):
 ])
 def test_eval_project_bad_conll(tmp_path, capsys, src, tgt, match):
     import re
-    from pipelines.cli import main
+    from xlaug.pipelines.cli import main
     rc = main(["eval", "project", "--source", _write(tmp_path, "s.conll", src),
                "--target", _write(tmp_path, "t.conll", tgt), "--model", "unused"])
     err = capsys.readouterr().err
@@ -306,7 +306,7 @@ def test_eval_project_bad_conll(tmp_path, capsys, src, tgt, match):
 
 @pytest.mark.slow
 def test_europarl_projection_f1_floor(real_encoder, shared_data, tmp_path, capsys):
-    from pipelines.cli import main
+    from xlaug.pipelines.cli import main
     ner = os.path.join(shared_data, "ner-europarl")
     rc = main(["eval", "project", "--source", os.path.join(ner, "en.conll"), "--target",
                os.path.join(ner, "de.conll"), "--model", real_encoder, "--limit", "150"])
@@ -319,7 +319,7 @@ def test_translate_test_chain_labels_the_original(tiny_encoder, tiny_tagger):
     import apache_beam as beam
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
-    from pipelines.project import build_stages
+    from xlaug.pipelines.project import build_stages
 
     args = _parse(["run", "project", "--input", "x", "--output", "y", "--align-model", tiny_encoder,
                    "--layer", "2", "--mode", "translate-test", "--tagger-model", tiny_tagger,
@@ -345,11 +345,11 @@ def test_translate_test_chain_labels_the_original(tiny_encoder, tiny_tagger):
 
 def test_translate_train_with_backtranslation_stage(tiny_seq2seq, tiny_encoder):
     """Active once the back-translation stage is merged: translate, align, project."""
-    pytest.importorskip("pipelines.backtranslate")
+    pytest.importorskip("xlaug.pipelines.backtranslate")
     import apache_beam as beam
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
-    from pipelines.project import build_stages
+    from xlaug.pipelines.project import build_stages
 
     args = _parse(["run", "project", "--input", "x", "--output", "y", "--src-lang", "en", "--tgt-lang", "de",
                    "--translate-model", tiny_seq2seq, "--align-model", tiny_encoder, "--layer", "2",

@@ -1,7 +1,7 @@
 import pytest
 
-from transforms.readers import (InputError, InputSpec, check_bio, check_input, guess_format, read_any)
-from transforms.record import Record, Rejected
+from xlaug.transforms.readers import (InputError, InputSpec, check_bio, check_input, guess_format, read_any)
+from xlaug.transforms.record import Record, Rejected
 
 
 def _split(items):

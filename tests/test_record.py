@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from transforms.record import Record, RecordError, Rejected
+from xlaug.transforms.record import Record, RecordError, Rejected
 
 
 def test_json_round_trip_keeps_every_field():

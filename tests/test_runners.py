@@ -2,8 +2,8 @@ import argparse
 
 import pytest
 
-from pipelines.cli import CliError
-from runners import pipeline_options, runner_flags
+from xlaug.pipelines.cli import CliError
+from xlaug.runners import pipeline_options, runner_flags
 
 
 def _args(runner, beam_args=(), workers=0, gpu=None):

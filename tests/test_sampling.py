@@ -6,8 +6,8 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.record import Record, Rejected
-from transforms.sampling import Sampling, coin, decide, sample_key, smoothed_shares
+from xlaug.transforms.record import Record, Rejected
+from xlaug.transforms.sampling import Sampling, coin, decide, sample_key, smoothed_shares
 
 COUNTS = {"en-de": 4000, "en-fr": 1000, "en-sw": 250}
 

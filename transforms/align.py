@@ -2,7 +2,7 @@
 
 ``WordAligner`` embeds many sentences per forward pass (length-sorted,
 padded with attention masks), then extracts links for many pairs at once
-(``transforms.align_methods``).  Links are computed between subwords and
+(``xlaug.transforms.align_methods``).  Links are computed between subwords and
 mapped to words as SimAlign does with ``token_type="bpe"``: words ``(i, j)``
 are linked when any of their subwords are.  On the same model, layer and
 method the links equal ``simalign.SentenceAligner``'s.
@@ -22,9 +22,9 @@ from typing import Iterable, Sequence
 
 import apache_beam as beam
 
-from transforms.align_defaults import DEFAULT_LAYER, DEFAULT_METHOD, LONG_INPUT_POLICIES, METHODS
-from transforms.record import Record, Rejected
-from transforms.stage import REJECTED, ApplyStep, StageOutput, Step
+from xlaug.transforms.align_defaults import DEFAULT_LAYER, DEFAULT_METHOD, LONG_INPUT_POLICIES, METHODS
+from xlaug.transforms.record import Record, Rejected
+from xlaug.transforms.stage import REJECTED, ApplyStep, StageOutput, Step
 
 LOG = logging.getLogger(__name__)
 
@@ -283,7 +283,7 @@ class WordAligner:
 
     def _extract(self, sent_pairs, vec_pairs) -> list[Alignment]:
         import torch
-        from transforms.align_methods import extract
+        from xlaug.transforms.align_methods import extract
 
         src = torch.nn.utils.rnn.pad_sequence([v[0] for v in vec_pairs], batch_first=True)
         tgt = torch.nn.utils.rnn.pad_sequence([v[1] for v in vec_pairs], batch_first=True)
@@ -319,7 +319,7 @@ class WordAligner:
         pair's target): mean(best - average similarity) on true pairs minus the
         same on mismatched ones.  Returns (layer, {layer: criterion})."""
         import torch
-        from transforms.align_methods import nn_margin, similarity, valid_mask
+        from xlaug.transforms.align_methods import nn_margin, similarity, valid_mask
 
         pairs = [p for p in sample_pairs if len(p[0]) and len(p[1])]
         layers = self.candidate_layers()
@@ -440,7 +440,7 @@ class AlignStep(Step):
 
 
 def _words(text: str) -> tuple[str, ...]:
-    from transforms.project import simple_tokenize
+    from xlaug.transforms.project import simple_tokenize
     return simple_tokenize(text)
 
 

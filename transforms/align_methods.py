@@ -19,7 +19,7 @@ import torch
 # so argmax over a padded row or column picks the same index as unpadded.
 PAD = -1.0
 
-from transforms.align_defaults import METHODS  # noqa: E402,F401
+from xlaug.transforms.align_defaults import METHODS  # noqa: E402,F401
 
 
 def valid_mask(m: torch.Tensor, n: torch.Tensor, M: int, N: int) -> torch.Tensor:

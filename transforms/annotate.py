@@ -9,9 +9,9 @@ Invalid BIO from the model (I-X after O) is repaired to B-X and counted in
 """
 from __future__ import annotations
 
-from transforms.project import fix_bio, is_bio_label_set, simple_tokenize
-from transforms.record import Record, Rejected
-from transforms.stage import Step
+from xlaug.transforms.project import fix_bio, is_bio_label_set, simple_tokenize
+from xlaug.transforms.record import Record, Rejected
+from xlaug.transforms.stage import Step
 
 
 class AnnotateStep(Step):

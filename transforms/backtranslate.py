@@ -21,9 +21,9 @@ import uuid
 import apache_beam as beam
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
 
-from transforms.record import Record, Rejected
-from transforms.seq2seq import Decoding, Translator, split_sentences
-from transforms.stage import REJECTED, StageOutput
+from xlaug.transforms.record import Record, Rejected
+from xlaug.transforms.seq2seq import Decoding, Translator, split_sentences
+from xlaug.transforms.stage import REJECTED, StageOutput
 
 STAGE = "backtranslate"
 LONG_INPUT = ("split", "reject")

@@ -25,9 +25,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable, NamedTuple, Sequence
 
-from transforms.mixing import cmi, entity_spans, is_bio, normalise_bio, seeded_rng, switch_points
-from transforms.record import Record, Rejected
-from transforms.stage import Step
+from xlaug.transforms.mixing import cmi, entity_spans, is_bio, normalise_bio, seeded_rng, switch_points
+from xlaug.transforms.record import Record, Rejected
+from xlaug.transforms.stage import Step
 
 
 class PhrasePair(NamedTuple):

@@ -17,8 +17,8 @@ import zlib
 
 import apache_beam as beam
 
-from transforms.record import Record, Rejected
-from transforms.stage import REJECTED, StageOutput
+from xlaug.transforms.record import Record, Rejected
+from xlaug.transforms.stage import REJECTED, StageOutput
 
 MODES = ("exact", "normalized", "off")
 

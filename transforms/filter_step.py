@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from transforms.filters import Filter, build_filters
-from transforms.record import Record, Rejected
-from transforms.stage import Step
+from xlaug.transforms.filters import Filter, build_filters
+from xlaug.transforms.record import Record, Rejected
+from xlaug.transforms.stage import Step
 
 
 class FilterStep(Step):

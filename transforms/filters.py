@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import inspect
 
-from transforms.langcodes import LANGID_LANGUAGES, to_iso1
-from transforms.langid_model import langid_model
-from transforms.record import Record
+from xlaug.transforms.langcodes import LANGID_LANGUAGES, to_iso1
+from xlaug.transforms.langid_model import langid_model
+from xlaug.transforms.record import Record
 
 SIDES = ("src", "tgt")
 

@@ -13,8 +13,8 @@ import json
 import os
 from typing import Iterator
 
-from transforms.readers import STAGE, InputError, InputSpec, check_bio
-from transforms.record import FIELD_KINDS, Record, RecordError, Rejected
+from xlaug.transforms.readers import STAGE, InputError, InputSpec, check_bio
+from xlaug.transforms.record import FIELD_KINDS, Record, RecordError, Rejected
 
 TEXT_COLUMNS = ("text", "sentence", "src_text")
 TOKEN_COLUMNS = ("tokens", "words", "src_tokens")

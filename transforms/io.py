@@ -14,9 +14,9 @@ from typing import Iterable
 
 import apache_beam as beam
 
-from transforms.readers import InputSpec, read_any
-from transforms.record import FIELD_KINDS, Record, Rejected
-from transforms.stage import REJECTED, StageOutput
+from xlaug.transforms.readers import InputSpec, read_any
+from xlaug.transforms.record import FIELD_KINDS, Record, Rejected
+from xlaug.transforms.stage import REJECTED, StageOutput
 
 
 class _ReadFn(beam.DoFn):

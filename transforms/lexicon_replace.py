@@ -20,9 +20,9 @@ from __future__ import annotations
 import os
 from typing import Iterable, Sequence
 
-from transforms.mixing import cmi, is_bio, seeded_rng, switch_points
-from transforms.record import Record, Rejected
-from transforms.stage import Step
+from xlaug.transforms.mixing import cmi, is_bio, seeded_rng, switch_points
+from xlaug.transforms.record import Record, Rejected
+from xlaug.transforms.stage import Step
 
 # A small English stop-word list (function words); --stopwords FILE|w1,w2 for others.
 STOPWORDS = {
@@ -104,7 +104,7 @@ class LexiconReplaceStep(Step):
 
     def setup(self) -> None:
         if self.lexicon is None:
-            from dictionaries import load_lexicon
+            from xlaug.dictionaries import load_lexicon
             self.lexicon = load_lexicon(self.lexicon_spec)
 
     def params(self) -> dict:

@@ -35,7 +35,7 @@ def check_model_available(name: str) -> None:
 
 def require_model(name: str, option: str) -> None:
     """check_model_available as a one-line CLI error naming the option."""
-    from pipelines.cli import CliError
+    from xlaug.pipelines.cli import CliError
     try:
         check_model_available(name)
     except ModelLoadError as e:

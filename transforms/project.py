@@ -26,8 +26,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from transforms.record import Record, Rejected
-from transforms.stage import Step
+from xlaug.transforms.record import Record, Rejected
+from xlaug.transforms.stage import Step
 
 Span = tuple[int, int, str]  # (start, end_exclusive, type)
 

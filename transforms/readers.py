@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from transforms.record import Record, RecordError, Rejected
+from xlaug.transforms.record import Record, RecordError, Rejected
 
 STAGE = "read"
 FORMATS = ("text", "tsv", "parallel", "conll", "jsonl", "hf")
@@ -308,7 +308,7 @@ def read_any(spec: InputSpec) -> Iterator[Record | Rejected]:
     readers = {"text": read_text, "tsv": read_tsv, "parallel": read_parallel,
                "conll": read_conll, "jsonl": read_jsonl}
     if spec.format == "hf":
-        from transforms.hf_input import read_hf
+        from xlaug.transforms.hf_input import read_hf
         it = read_hf(spec)
     else:
         it = readers[spec.format](spec)

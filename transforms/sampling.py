@@ -16,8 +16,8 @@ import hashlib
 
 import apache_beam as beam
 
-from transforms.record import Record, Rejected
-from transforms.stage import REJECTED, StageOutput
+from xlaug.transforms.record import Record, Rejected
+from xlaug.transforms.stage import REJECTED, StageOutput
 
 BY = ("pair", "src", "tgt")
 UNKNOWN = "und"

@@ -19,7 +19,7 @@ import os
 import re
 from dataclasses import asdict, dataclass
 
-from transforms.models import ModelLoadError, _is_local, check_model_available  # noqa: F401
+from xlaug.transforms.models import ModelLoadError, _is_local, check_model_available  # noqa: F401
 
 # ISO 639-1 -> NLLB code.  Users may also pass the model's own codes directly.
 NLLB_CODES = {

@@ -12,7 +12,7 @@ from typing import Iterable, Iterator, NamedTuple
 
 import apache_beam as beam
 
-from transforms.record import Record, Rejected
+from xlaug.transforms.record import Record, Rejected
 
 REJECTED = "rejected"
 

@@ -1,0 +1,8 @@
+"""xlaug: synthetic data for cross-lingual NLP on Apache Beam.
+
+The repository keeps the folders transforms/, pipelines/, runners/ and
+dictionaries/ at its top; they install as xlaug.transforms, xlaug.pipelines,
+xlaug.runners and xlaug.dictionaries (pyproject's package-dir), so the wheel
+has one top-level package.
+"""
+__version__ = "0.1.0"

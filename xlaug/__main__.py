@@ -1,0 +1,6 @@
+"""``python -m xlaug``: the command line."""
+import sys
+
+from xlaug.pipelines.cli import main
+
+sys.exit(main())
