@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from xlaug.transforms.errors import UsageError
+
 # (group, command) -> module
 COMMANDS = {
     ("run", "filter"): "xlaug.pipelines.filter",
@@ -29,8 +31,8 @@ GROUPS = {
 }
 
 
-class CliError(Exception):
-    """A problem with the user's input: printed as one line, exit status 2."""
+# The CLI's name for the library's user error (one line, exit status 2).
+CliError = UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:

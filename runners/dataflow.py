@@ -11,12 +11,12 @@ REQUIRED = ("--project", "--region", "--temp_location")
 
 
 def dataflow_flags(user_flags: list[str]) -> list[str]:
-    from xlaug.pipelines.cli import CliError
+    from xlaug.transforms.errors import UsageError
 
     given = {f.split("=", 1)[0] for f in user_flags}
     missing = [r for r in REQUIRED if r not in given]
     if missing:
-        raise CliError("--runner dataflow needs " + ", ".join(missing)
+        raise UsageError("--runner dataflow needs " + ", ".join(missing)
                        + " (and usually --sdk_container_image built from runners/Dockerfile)")
     flags = []
     if "--experiments" not in given:

@@ -440,7 +440,7 @@ class AlignStep(Step):
 
 
 def _words(text: str) -> tuple[str, ...]:
-    from xlaug.transforms.project import simple_tokenize
+    from xlaug.transforms.tokenize import simple_tokenize
     return simple_tokenize(text)
 
 

@@ -9,7 +9,8 @@ Invalid BIO from the model (I-X after O) is repaired to B-X and counted in
 """
 from __future__ import annotations
 
-from xlaug.transforms.project import fix_bio, is_bio_label_set, simple_tokenize
+from xlaug.transforms.project import fix_bio, is_bio_label_set
+from xlaug.transforms.tokenize import simple_tokenize
 from xlaug.transforms.record import Record, Rejected
 from xlaug.transforms.stage import Step
 

@@ -35,8 +35,8 @@ def check_model_available(name: str) -> None:
 
 def require_model(name: str, option: str) -> None:
     """check_model_available as a one-line CLI error naming the option."""
-    from xlaug.pipelines.cli import CliError
+    from xlaug.transforms.errors import UsageError
     try:
         check_model_available(name)
     except ModelLoadError as e:
-        raise CliError(f"{option}: {e}") from None
+        raise UsageError(f"{option}: {e}") from None

@@ -26,6 +26,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from xlaug.transforms.tokenize import simple_tokenize  # noqa: F401  (re-exported)
 from xlaug.transforms.record import Record, Rejected
 from xlaug.transforms.stage import Step
 
@@ -295,12 +296,6 @@ def project_tags(src_tags: Sequence[str], links: Iterable[tuple[int, int]], n_tg
 
 SIDES = ("src", "tgt")
 TAG_SCHEMES = ("bio", "pos")
-_TOKEN = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
-
-
-def simple_tokenize(text: str) -> tuple[str, ...]:
-    """Words and single punctuation marks; for text that arrives untokenised."""
-    return tuple(_TOKEN.findall(text))
 
 
 class ProjectStep(Step):
