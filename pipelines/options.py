@@ -25,10 +25,16 @@ OLD = "old:"  # argparse dest prefix of a deprecated spelling
 # -- converters: a command-line string or a YAML/Python value -> the value ----------
 # Each raises ValueError with a message that does not name the option.
 
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
 def _show(value) -> str:
+    """A value as the user wrote it: 2.5 the same from YAML and the command line."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return repr(value) if isinstance(value, str) else str(value)
+    if isinstance(value, str) and not _NUMBER.match(value.strip()):
+        return repr(value)
+    return str(value).strip()
 
 
 def _scalar(value):
