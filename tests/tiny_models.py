@@ -88,13 +88,24 @@ def _bert_config(tokenizer, hidden: int, layers: int, **kw):
                       pad_token_id=tokenizer.pad_token_id, **kw)
 
 
-def build_encoder(path: str, *, hidden: int = 32, layers: int = 2, seed: int = 0) -> str:
-    """A BERT-type encoder (WordPiece); simalign loads it with ``layer`` <= layers."""
+def build_encoder(path: str, *, hidden: int = 32, layers: int = 2, seed: int = 0,
+                  scramble: tuple[int, ...] = ()) -> str:
+    """A BERT-type encoder (WordPiece); simalign loads it with ``layer`` <= layers.
+
+    ``scramble``: hidden-state indices (1-based, as ``layer=``) whose layer gets
+    large random weights, so its output aligns clearly worse than the others'
+    (a layer choice then has a clear winner, not one decided by rounding)."""
+    import torch
     from transformers import BertModel
 
     _seed(seed)
     tokenizer = _wordpiece_tokenizer()
     model = BertModel(_bert_config(tokenizer, hidden, layers)).eval()
+    with torch.no_grad():
+        for layer in scramble:
+            for param in model.encoder.layer[layer - 1].parameters():
+                if param.dim() > 1:
+                    param.normal_(0, 1.0)
     os.makedirs(path, exist_ok=True)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
