@@ -60,7 +60,8 @@ def main(args) -> int:
     from xlaug.transforms.readers import InputError, InputSpec, read_strict
     from xlaug.pipelines.align_args import aligner_kwargs_from_args
     from xlaug.transforms.align import WordAligner
-    from xlaug.transforms.project import project_spans, span_prf, spans_from_bio
+    from xlaug.transforms import bio
+    from xlaug.transforms.project import project_spans, span_prf
 
     # The pipeline's CoNLL reader, strict: a stray I-X reads as B-X (conlleval),
     # anything else wrong stops with file:line.
@@ -96,7 +97,7 @@ def main(args) -> int:
             failed += 1
             pred.append(["O"] * len(ttoks))
             continue
-        labels, results = project_spans(spans_from_bio(stags), a.links, len(ttoks), a.scores, policy,
+        labels, results = project_spans(bio.spans(stags), a.links, len(ttoks), a.scores, policy,
                                         ttoks, stoks)
         for r in results:
             status[r.status] += 1
