@@ -2,36 +2,10 @@ import os
 
 import pytest
 
-from xlaug.transforms.project import (BioError, ProjectionPolicy, ProjectStep, bio_from_spans, fix_bio,
-                                project_spans, project_tags, spans_from_bio)
+from xlaug.transforms import bio
 from xlaug.transforms.metrics import span_prf
+from xlaug.transforms.project import ProjectionPolicy, ProjectStep, project_spans, project_tags
 from xlaug.transforms.record import Record, Rejected
-
-
-# -- BIO -------------------------------------------------------------------------
-
-def test_spans_from_valid_bio():
-    labels = ["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "I-LOC", "O", "B-ORG"]
-    assert spans_from_bio(labels) == [(0, 2, "PER"), (3, 4, "LOC"), (4, 6, "LOC"), (7, 8, "ORG")]
-    assert bio_from_spans(spans_from_bio(labels), len(labels)) == labels
-
-
-def test_stray_inside_label_opens_span_or_raises_when_strict():
-    labels = ["O", "I-PER", "I-PER", "B-LOC", "I-ORG"]
-    assert spans_from_bio(labels) == [(1, 3, "PER"), (3, 4, "LOC"), (4, 5, "ORG")]
-    with pytest.raises(BioError, match="token 1"):
-        spans_from_bio(labels, strict=True)
-
-
-def test_label_outside_bio_raises():
-    with pytest.raises(BioError, match="token 1"):
-        spans_from_bio(["O", "PER"])
-
-
-def test_fix_bio_counts_repairs():
-    fixed, n = fix_bio(["I-PER", "I-PER", "O", "I-LOC", "B-ORG", "I-LOC"])
-    assert fixed == ["B-PER", "I-PER", "O", "B-LOC", "B-ORG", "B-LOC"]
-    assert n == 3
 
 
 def test_span_prf_exact_match():
@@ -211,7 +185,7 @@ def test_annotate_step_tiny_tagger(tiny_tagger):
     assert [r.id for r in kept] == ["a", "b"]
     for r in kept:
         assert len(r.tgt_labels) == len(r.tgt_tokens)
-        spans_from_bio(r.tgt_labels, strict=True)  # repaired output is valid BIO
+        bio.spans(r.tgt_labels, strict=True)  # repaired output is valid BIO
         assert r.scores["annotate_bio_fixes"] >= 0
     assert kept[0].tgt_tokens[-1] == "."
     # same model, same words, same labels whatever the batch
@@ -336,9 +310,9 @@ def test_translate_test_chain_labels_the_original(tiny_encoder, tiny_tagger):
             rejected.append(out.rejected)
 
         def check(r):
-            spans_from_bio(r.src_labels, strict=True)
+            bio.spans(r.src_labels, strict=True)
             return (r.id, r.src_tokens[-1], len(r.src_labels), r.scores["proj_spans_src"] == len(
-                spans_from_bio(r.tgt_labels)))
+                bio.spans(r.tgt_labels)))
         assert_that(pc | beam.Map(check), equal_to([(str(i), ".", 6, True) for i in range(4)]), label="kept")
         assert_that(rejected | beam.Flatten(), equal_to([]), label="rejected")
 

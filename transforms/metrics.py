@@ -111,12 +111,12 @@ def read_alignment_gold(path: str, pairs=None) -> list[tuple[set, set]]:
 def span_prf(gold: Iterable[Sequence[str]], pred: Iterable[Sequence[str]]) -> dict:
     """Span precision/recall/F1 with exact span + type match (seqeval's default
     reading of BIO: a stray I- opens a span).  Also per type."""
-    from xlaug.transforms.project import spans_from_bio
+    from xlaug.transforms import bio
     tp: Counter = Counter()
     n_gold: Counter = Counter()
     n_pred: Counter = Counter()
     for g, p in zip(gold, pred):
-        gs, ps = set(spans_from_bio(g)), set(spans_from_bio(p))
+        gs, ps = set(bio.spans(g)), set(bio.spans(p))
         for s in gs:
             n_gold[s[2]] += 1
         for s in ps:
@@ -143,7 +143,8 @@ def projection_scores(pairs, alignments, policy) -> dict:
     alignments:  one transforms.align.Alignment per pair (error: predicts nothing)
     Returns span_prf's dict plus ``status`` (source spans by outcome) and
     ``align_failed`` (pairs without an alignment)."""
-    from xlaug.transforms.project import project_spans, spans_from_bio
+    from xlaug.transforms import bio
+    from xlaug.transforms.project import project_spans
     gold, pred = [], []
     status = {"projected": 0, "missing": 0, "overlap": 0, "low_confidence": 0}
     failed = 0
@@ -153,7 +154,7 @@ def projection_scores(pairs, alignments, policy) -> dict:
             failed += 1
             pred.append(["O"] * len(ttoks))
             continue
-        labels, results = project_spans(spans_from_bio(stags), a.links, len(ttoks), a.scores, policy,
+        labels, results = project_spans(bio.spans(stags), a.links, len(ttoks), a.scores, policy,
                                         ttoks, stoks)
         for r in results:
             status[r.status] += 1
