@@ -12,11 +12,27 @@ import shutil
 import sys
 import time
 
+import re
+
 from xlaug.pipelines.options import Option, choice, integer, lang_code, text
 from xlaug.transforms.errors import UsageError as CliError
 
 OUTPUT_FORMATS = ("parquet", "jsonl")
 INPUT_FORMATS = ("auto", "text", "tsv", "parallel", "conll", "jsonl", "hf")
+
+
+def tag_scheme(value) -> str:
+    if value == "pos":
+        raise ValueError("'pos' is now 'any' (per-token tags such as POS, projected token by token)")
+    return choice("bio", "any")(value)
+
+
+def gpu_spec(value) -> str:
+    spec = text(value).strip()
+    if not re.match(r"^[a-z0-9-]+(:[1-9][0-9]*)?$", spec):
+        raise ValueError(f"expected an accelerator type and count such as nvidia-tesla-t4:1, got {spec!r}")
+    return spec
+
 
 INPUT_OPTIONS = (
     Option("input", short="-i", required=True, metavar="FILE", group="input",
@@ -27,7 +43,7 @@ INPUT_OPTIONS = (
            help="auto: by extension/content; tsv also reads 'src ||| tgt' lines"),
     Option("src-lang", lang_code, metavar="L", group="input", help="language code of --input (e.g. en)"),
     Option("tgt-lang", lang_code, metavar="L", group="input", help="language code of the other side (e.g. de)"),
-    Option("tag-scheme", choice("bio", "any"), "bio", group="input",
+    Option("tag-scheme", tag_scheme, "bio", metavar="{bio,any}", group="input",
            help="bio: labels are BIO spans (NER): a sequence that is not valid BIO is rejected on read, "
                 "and projection carries spans; any: per-token tags (POS ...), projected token by token"),
     Option("fix-bio", flag=True, group="input",
@@ -54,7 +70,7 @@ RUNNER_OPTIONS = (
                 "or any Beam runner name (FlinkRunner, SparkRunner, ...)"),
     Option("workers", integer(min=0), 0, group=RUNNER_GROUP,
            help="worker processes for local runners (0: default)"),
-    Option("dataflow-gpu", metavar="TYPE[:COUNT]", group=RUNNER_GROUP,
+    Option("dataflow-gpu", gpu_spec, metavar="TYPE[:COUNT]", group=RUNNER_GROUP,
            help="dataflow: GPU workers, e.g. nvidia-tesla-t4:1 (installs the driver, one process per VM)"),
 )
 
