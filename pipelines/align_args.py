@@ -7,7 +7,7 @@
 """
 from __future__ import annotations
 
-from xlaug.pipelines.options import Option, choice, device, integer, layer, number
+from xlaug.pipelines.options import Option, choice, device, integer, layer, number, path
 from xlaug.transforms.align_defaults import DEFAULT_BATCH_SIZE, LONG_INPUT_POLICIES, METHODS, TASK_DEFAULTS
 
 GROUP = "word alignment"
@@ -23,7 +23,7 @@ def align_options(task: str = "align", *, required: bool = False, old: dict | No
         return Option(name, *args, group=GROUP, old=tuple(old.get(name, ())), **kw)
 
     return (
-        opt("align-model", required=required, metavar="MODEL",
+        opt("align-model", path, required=required, metavar="MODEL",
             help="encoder for alignment: hub id or local directory"),
         opt("align-layer", layer, d["layer"],
             help="hidden layer to align with (0 = embeddings), or 'auto' to choose on a sample of the input"),

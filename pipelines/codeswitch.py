@@ -5,7 +5,7 @@ Light at import time: Beam, torch and the aligner load inside build_stages.
 from __future__ import annotations
 
 from xlaug.pipelines.align_args import align_options
-from xlaug.pipelines.options import Option, choice, integer, number, text
+from xlaug.pipelines.options import Option, choice, integer, number, path, text
 
 HELP = "code-switch text: ALM phrase swapping of aligned pairs, or dictionary replacement"
 DESCRIPTION = (
@@ -28,7 +28,7 @@ OPTIONS = (
     Option("extend-unaligned", flag=True, group=GROUP,
            help="alm: also use phrase pairs grown over unaligned boundary words"),
     Option("samples", integer(min=1), 1, group=GROUP, help="code-switched sentences per input (distinct)"),
-    Option("lexicon", metavar="FILE|NAME", group=GROUP,
+    Option("lexicon", path, metavar="FILE|NAME", group=GROUP,
            help="lexicon: file (tab/space columns, MUSE) or shipped name, e.g. en-de"),
     Option("prob", number(min=0.0, max=1.0, min_open=True), 0.3, group=GROUP,
            help="lexicon: replacement probability per match"),

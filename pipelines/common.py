@@ -14,7 +14,7 @@ import time
 
 import re
 
-from xlaug.pipelines.options import Option, choice, integer, lang_code, text
+from xlaug.pipelines.options import Option, choice, integer, lang_code, path, text
 from xlaug.transforms.errors import UsageError as CliError
 
 OUTPUT_FORMATS = ("parquet", "jsonl")
@@ -35,9 +35,9 @@ def gpu_spec(value) -> str:
 
 
 INPUT_OPTIONS = (
-    Option("input", short="-i", required=True, metavar="FILE", group="input",
+    Option("input", path, short="-i", required=True, metavar="FILE", group="input",
            help="corpus file (or a saved Hugging Face dataset folder / Parquet file)"),
-    Option("target", metavar="FILE", group="input",
+    Option("target", path, metavar="FILE", group="input",
            help="the other side, line-aligned with --input (parallel text or CoNLL)"),
     Option("input-format", choice(*INPUT_FORMATS), "auto", group="input",
            help="auto: by extension/content; tsv also reads 'src ||| tgt' lines"),
@@ -49,12 +49,12 @@ INPUT_OPTIONS = (
     Option("fix-bio", flag=True, group="input",
            help="repair I-X that starts an entity into B-X instead of rejecting the sentence"),
     Option("limit", integer(min=1), metavar="N", group="input", help="read only the first N input items"),
-    Option("config", metavar="FILE", group="input",
+    Option("config", path, metavar="FILE", group="input",
            help="YAML file of option values, option names as keys (the command line wins)"),
 )
 
 OUTPUT_OPTIONS = (
-    Option("output", short="-o", required=True, metavar="DIR", group="output", help="output folder"),
+    Option("output", path, short="-o", required=True, metavar="DIR", group="output", help="output folder"),
     Option("output-format", choice(*OUTPUT_FORMATS), "parquet", group="output"),
     Option("splits", text, "train=1.0", group="output",
            help="named splits by deterministic hash of the id, e.g. train=0.9,validation=0.05,test=0.05"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -48,6 +49,13 @@ def text(value) -> str:
     if isinstance(value, bool):
         raise ValueError(f"expected a value, got {_show(value)} (quote it in YAML)")
     return str(value)
+
+
+def path(value) -> str:
+    """A file, folder or model name; ``~`` expanded here, as a shell would on
+    the command line, so YAML and Python values mean the same."""
+    name = text(value)
+    return os.path.expanduser(name) if name.startswith("~") else name
 
 
 def boolean(value) -> bool:

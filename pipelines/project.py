@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from xlaug.pipelines.align_args import align_options
 from xlaug.pipelines.backtranslate import RUNTIME_OPTIONS, translate_options
-from xlaug.pipelines.options import Option, choice, integer, number, text
+from xlaug.pipelines.options import Option, choice, integer, number, path, text
 
 HELP = "project token labels (NER spans, POS tags) across languages through word alignment"
 DESCRIPTION = __doc__
@@ -43,7 +43,7 @@ OPTIONS = (
     Option("fill-tag", text, "X", group="projection", help="--tag-scheme any: tag for target words with no link"),
     Option("strict-bio", flag=True, group="projection",
            help="reject (invalid_bio) labels with I- not continuing a span instead of reading it as B-"),
-    Option("tagger-model", metavar="MODEL", group="projection",
+    Option("tagger-model", path, metavar="MODEL", group="projection",
            help="translate-test: token-classification model (hub id or local dir) for the translation"),
     Option("tagger-batch-size", integer(min=1), 16, group="projection"),
 ) + POLICY_OPTIONS + align_options("project") + translate_options(required=False) + RUNTIME_OPTIONS

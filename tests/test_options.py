@@ -458,3 +458,39 @@ def test_option_defaults_match_the_library():
     di, ind = options("dict", "induce"), defaults(induce)
     assert (di["min_count"], di["min_prob"], di["max_per_src"]) == \
         (ind["min_count"], ind["min_prob"], ind["max_per_src"])
+
+
+def test_a_hub_id_the_hub_does_not_know(tmp_path, monkeypatch):
+    import http.server
+    import threading
+
+    from xlaug.transforms.models import check_model
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        with pytest.raises(CliError) as e:
+            check_model("org/no-such-model", "--translate-model", kind="seq2seq")
+        assert str(e.value) == ("--translate-model: model 'org/no-such-model' is not a local directory and "
+                                "not a model on the Hugging Face hub")
+    finally:
+        server.shutdown()
+
+
+def test_home_is_expanded_in_yaml_and_keywords(tmp_path, pairs):
+    from xlaug.pipelines.api import parse
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("align-model: ~/models/e5\n", encoding="utf-8")
+    _, _, o = parse_args(["run", "align", "--input", pairs, "--output", "o", "--config", str(cfg)])
+    assert o.align_model == os.path.expanduser("~/models/e5")
+    assert parse("align", input=pairs, output="o", align_model="~/e5").align_model == os.path.expanduser("~/e5")
