@@ -20,8 +20,8 @@ def add_arguments(parser) -> None:
 
 
 def build_stages(args) -> list:
-    from xlaug.pipelines.align_args import align_stage_from_args
-    return [align_stage_from_args(args)]
+    from xlaug.pipelines.align_args import align_step_from_args
+    return [align_step_from_args(args)]
 
 
 def main(args) -> int:

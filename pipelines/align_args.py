@@ -1,8 +1,7 @@
 """Alignment options shared by every command that aligns (light imports only).
 
     add_align_arguments(parser)       --align-model, --layer, --method, ...
-    align_step_from_args(args)        -> xlaug.transforms.align.AlignStep
-    align_stage_from_args(args)       -> Beam PTransform (resolves --layer auto once)
+    align_step_from_args(args)        -> xlaug.transforms.align.AlignStep (the stage)
 """
 from __future__ import annotations
 
@@ -89,8 +88,3 @@ def align_step_from_args(args):
     from xlaug.transforms.models import require_model
     require_model(args.align_model, "--align-model")
     return AlignStep(args.align_model, **aligner_kwargs_from_args(args))
-
-
-def align_stage_from_args(args):
-    from xlaug.transforms.align import AlignStage
-    return AlignStage(align_step_from_args(args))

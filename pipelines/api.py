@@ -7,9 +7,10 @@
 
 Keyword names are the command-line options with dashes as underscores;
 ``True`` turns a flag on, a list repeats an option (``step=[...]``), and
-``beam_args`` passes Beam pipeline options through.  To compose stages in a
-Beam pipeline of your own, use the transforms directly (``ReadCorpus``,
-``ApplyStep(step)``, ...): see the docs of each stage.
+``beam_args`` passes Beam pipeline options through.  Every stage is also a
+``xlaug.transforms.stage.Step``: ``step.run(records)`` in plain Python, or
+``records | ApplyStep(step)`` (xlaug.transforms.apply) in a Beam pipeline of
+your own, with ``ReadCorpus`` to read: see the docs of each stage.
 """
 from __future__ import annotations
 

@@ -85,25 +85,23 @@ def check_arguments(args) -> None:
 
 def build_stages(args) -> list:
     check_arguments(args)  # also when a chain builds this stage
-    from xlaug.transforms.stage import ApplyStep
     if args.mode == "lexicon":
         from xlaug.transforms.lexicon_replace import LexiconReplaceStep
         tags = [t for t in args.exclude_tags.split(",") if t.strip()]
-        return [ApplyStep(LexiconReplaceStep(
+        return [LexiconReplaceStep(
             args.lexicon, prob=args.prob, stopwords=args.stopwords, exclude_tags=tags,
             choice=args.choice, samples=args.samples, seed=args.seed,
-            keep_entities=args.keep_entities))]
+            keep_entities=args.keep_entities)]
     from xlaug.transforms.codeswitch import CodeSwitchStep
     stages = []
     if args.align_model:
         from xlaug.pipelines.align_args import aligner_kwargs_from_args
-        from xlaug.transforms.align import AlignStage, AlignStep
-        stages.append(AlignStage(AlignStep(args.align_model, only_missing=True,
-                                           **aligner_kwargs_from_args(args))))
-    stages.append(ApplyStep(CodeSwitchStep(
+        from xlaug.transforms.align import AlignStep
+        stages.append(AlignStep(args.align_model, only_missing=True, **aligner_kwargs_from_args(args)))
+    stages.append(CodeSwitchStep(
         alpha=args.alpha, max_phrase_len=args.max_phrase_len, max_swaps=args.max_swaps,
         matrix=args.matrix, samples=args.samples, seed=args.seed,
-        extend_unaligned=args.extend_unaligned)))
+        extend_unaligned=args.extend_unaligned))
     return stages
 
 

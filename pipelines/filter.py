@@ -153,17 +153,15 @@ def _load_mapping(value) -> dict:
 
 
 def build_stages(args: argparse.Namespace) -> list:
-    """[filter, dedup, (sampling)] as PTransforms returning StageOutput.
+    """[filter, dedup, (sampling)]: stages (xlaug.transforms.stage.Step).
 
-    The sampling stage, when present, has ``.shares`` (a one-element
-    PCollection of {lang: {n, share_before, share_after, keep_prob}}) once applied.
+    The sampling stage's context (its language shares) goes into the report.
     """
     from xlaug.pipelines.cli import CliError
     from xlaug.transforms.dedup import Dedup
     from xlaug.transforms.filter_step import FilterStep
     from xlaug.transforms.filters import build_filters
     from xlaug.transforms.sampling import Sampling
-    from xlaug.transforms.stage import ApplyStep
 
     try:
         filters = build_filters(filter_config(args))
@@ -171,8 +169,7 @@ def build_stages(args: argparse.Namespace) -> list:
         raise CliError(str(e)) from None
     if args.filter_batch_size < 1:
         raise CliError("--filter-batch-size must be at least 1")
-    stages = [ApplyStep(FilterStep(filters, batch_size=args.filter_batch_size)),
-              Dedup(args.dedup)]
+    stages = [FilterStep(filters, batch_size=args.filter_batch_size), Dedup(args.dedup)]
     if args.sample_alpha is not None:
         if args.sample_alpha < 0:
             raise CliError(f"--sample-alpha must be >= 0, got {args.sample_alpha}")

@@ -77,14 +77,13 @@ def _translate_stages(args) -> list:
 
 
 def build_stages(args) -> list:
-    """[translate?] -> [annotate (translate-test)] -> align -> project, each a
-    PTransform returning StageOutput(kept, rejected)."""
+    """[translate?] -> [annotate (translate-test)] -> align -> project: stages
+    (xlaug.transforms.stage.Step)."""
     from xlaug.pipelines.cli import CliError
     from xlaug.pipelines.align_args import aligner_kwargs_from_args
-    from xlaug.transforms.align import AlignStage, AlignStep
+    from xlaug.transforms.align import AlignStep
     from xlaug.transforms.annotate import AnnotateStep
     from xlaug.transforms.project import ProjectStep
-    from xlaug.transforms.stage import ApplyStep
 
     policy = policy_from_args(args)
     stages = _translate_stages(args) if args.translate_model else []
@@ -93,18 +92,17 @@ def build_stages(args) -> list:
             raise CliError("--mode translate-test needs --tagger-model (the tagger for the translation)")
         from xlaug.transforms.models import require_model
         require_model(args.tagger_model, "--tagger-model")
-        stages.append(ApplyStep(AnnotateStep(args.tagger_model, side="tgt", batch_size=args.tagger_batch_size,
-                                             device=args.device, threads=args.threads)))
+        stages.append(AnnotateStep(args.tagger_model, side="tgt", batch_size=args.tagger_batch_size,
+                                   device=args.device, threads=args.threads))
     if not args.align_model:
         raise CliError("run project needs --align-model (a multilingual encoder: hub id or local folder)")
     from xlaug.transforms.models import require_model
     require_model(args.align_model, "--align-model")
     # MT output arrives untokenised: split punctuation off before aligning.
-    stages.append(AlignStage(AlignStep(args.align_model, tokenize="words", **aligner_kwargs_from_args(args))))
-    stages.append(ApplyStep(ProjectStep(policy, from_side="src" if args.mode == "translate-train" else "tgt",
-                                        tag_scheme="bio" if args.tag_scheme == "bio" else "pos",
-                                        tag_rule=args.tag_rule,
-                                        fill_tag=args.fill_tag, strict_bio=args.strict_bio)))
+    stages.append(AlignStep(args.align_model, tokenize="words", **aligner_kwargs_from_args(args)))
+    stages.append(ProjectStep(policy, from_side="src" if args.mode == "translate-train" else "tgt",
+                              tag_scheme="bio" if args.tag_scheme == "bio" else "pos",
+                              tag_rule=args.tag_rule, fill_tag=args.fill_tag, strict_bio=args.strict_bio))
     return stages
 
 
