@@ -139,7 +139,7 @@ class LoadCounting(ModelStep):
     """Appends its process id to a file each time it loads its 'model'."""
 
     name = "counting"
-    batch_size = 2
+    batch_size = min_batch_size = 2
 
     def __init__(self, log: str, name: str = "counting"):
         self.log, self.name = log, name

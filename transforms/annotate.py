@@ -10,7 +10,7 @@ Invalid BIO from the model (I-X after O) is repaired to B-X and counted in
 """
 from __future__ import annotations
 
-from xlaug.transforms.project import fix_bio, is_bio_label_set
+from xlaug.transforms import bio
 from xlaug.transforms.record import Record, Rejected
 from xlaug.transforms.stage import ModelStep
 from xlaug.transforms.tokenize import simple_tokenize
@@ -29,7 +29,7 @@ class Tagger:
             raise ValueError(f"{model}: a fast tokenizer is needed (word ids per subword)")
         self.net = AutoModelForTokenClassification.from_pretrained(model).to(self.device).eval()
         self.id2label = {int(k): v for k, v in self.net.config.id2label.items()}
-        self.bio = is_bio_label_set(self.id2label.values())
+        self.bio = bio.is_bio(self.id2label.values())
         limit = getattr(self.tokenizer, "model_max_length", 512) or 512
         self.limit = min(limit, getattr(self.net.config, "max_position_embeddings", limit) or limit)
 
@@ -95,7 +95,7 @@ class AnnotateStep(ModelStep):
         for (r, words), labels in zip(todo, tagger.tag([w for _, w in todo])):
             fixes = 0
             if tagger.bio:
-                labels, fixes = fix_bio(labels)
+                labels, fixes = bio.repair(labels)
             out = r.replace(**{f"{self.side}_tokens": tuple(words), f"{self.side}_labels": tuple(labels)})
             yield out.with_scores(annotate_bio_fixes=fixes).with_origin(self.name, self.model, side=self.side)
 
