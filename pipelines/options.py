@@ -334,11 +334,10 @@ def resolve(options: Iterable[Option], layers: list[tuple[dict, str]]) -> argpar
     options = list(options)
     ns = argparse.Namespace(**{o.dest: o.initial() for o in options})
     table = {o.dest: o for o in options}
-    seen: set[str] = set()
     for values, where in layers:
         for dest, raw in values.items():
             o = table[dest]
-            if raw is None and not o.flag and not o.required:
+            if raw is None:
                 value = o.initial()  # YAML null / keyword None: the default
             else:
                 try:
@@ -346,7 +345,6 @@ def resolve(options: Iterable[Option], layers: list[tuple[dict, str]]) -> argpar
                 except ValueError as e:
                     raise UsageError(f"{where}{o.flag_name}: {e}") from None
             setattr(ns, dest, value)
-            seen.add(dest)
     missing = [o.flag_name for o in options if o.required and getattr(ns, o.dest) in (None, "")]
     if missing:
         raise UsageError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")

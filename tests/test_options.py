@@ -494,3 +494,12 @@ def test_home_is_expanded_in_yaml_and_keywords(tmp_path, pairs):
     _, _, o = parse_args(["run", "align", "--input", pairs, "--output", "o", "--config", str(cfg)])
     assert o.align_model == os.path.expanduser("~/models/e5")
     assert parse("align", input=pairs, output="o", align_model="~/e5").align_model == os.path.expanduser("~/e5")
+
+
+def test_yaml_null_means_the_default(tmp_path, capsys, pairs):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("input: null\nmax-ratio: ~\n", encoding="utf-8")
+    assert fails(capsys, ["run", "filter", "--output", str(tmp_path / "o"), "--config", str(cfg)]) == \
+        "--input is required"
+    _, _, o = parse_args(["run", "filter", "--input", pairs, "--output", "o", "--config", str(cfg)])
+    assert o.max_ratio == 3.0
