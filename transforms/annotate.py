@@ -37,6 +37,8 @@ class AnnotateStep(Step):
             return
         import torch
         from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+        from xlaug.transforms.quiet import load_pretrained
         if self.threads:
             torch.set_num_threads(int(self.threads))
         dev = self.device
@@ -46,7 +48,7 @@ class AnnotateStep(Step):
         self._tok = AutoTokenizer.from_pretrained(self.model)
         if not getattr(self._tok, "is_fast", False):
             raise ValueError(f"{self.model}: a fast tokenizer is needed (word ids per subword)")
-        self._net = AutoModelForTokenClassification.from_pretrained(self.model).to(dev).eval()
+        self._net = load_pretrained(AutoModelForTokenClassification, self.model).to(dev).eval()
         self._id2label = {int(k): v for k, v in self._net.config.id2label.items()}
         self._bio = bio.is_bio(self._id2label.values())
         limit = getattr(self._tok, "model_max_length", 512) or 512
