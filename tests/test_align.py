@@ -23,9 +23,9 @@ PAIRS = [(CORPUS[k].split(), CORPUS[k + 1].split()) for k in range(0, len(CORPUS
 
 
 def _enfr(shared_data, limit):
-    from xlaug.pipelines.eval_align import read_gold, read_pairs
-    pairs = read_pairs(os.path.join(shared_data, "alignment", "enfr.src-tgt"))
-    return pairs[:limit], read_gold(os.path.join(shared_data, "alignment", "enfr.gold"), pairs)[:limit]
+    from xlaug.transforms.metrics import read_alignment_gold, read_alignment_pairs
+    pairs = read_alignment_pairs(os.path.join(shared_data, "alignment", "enfr.src-tgt"))
+    return pairs[:limit], read_alignment_gold(os.path.join(shared_data, "alignment", "enfr.gold"), pairs)[:limit]
 
 
 @pytest.fixture(scope="module")
@@ -347,7 +347,7 @@ def test_align_stage_same_on_other_runners(scrambled_encoder, options):
 
 # -- AER and the eval command -----------------------------------------------------
 def test_aer_by_hand():
-    from xlaug.pipelines.eval_align import aer
+    from xlaug.transforms.metrics import aer
     sure, possible = {(0, 0), (1, 1)}, {(1, 2)}
     assert aer({(0, 0), (1, 1)}, sure, possible) == (1.0, 1.0, 0.0)
     p, r, e = aer({(0, 0), (1, 2), (2, 2)}, sure, possible)
@@ -364,13 +364,13 @@ def _write(tmp_path, name, text):
 
 def test_eval_align_cli(tiny_encoder, tmp_path, capsys):
     from xlaug.pipelines.cli import main
-    from xlaug.pipelines.eval_align import aer
     from xlaug.transforms.align import WordAligner
+    from xlaug.transforms.metrics import aer
     pairs = _write(tmp_path, "p.txt", "".join(f"{' '.join(s)} ||| {' '.join(t)}\n" for s, t in PAIRS[:5]))
     gold_links = [{(i, i) for i in range(min(len(s), len(t)))} for s, t in PAIRS[:5]]
     gold = _write(tmp_path, "g.txt", "".join(
         " ".join(f"{i + 1}{'-' if i % 2 == 0 else 'p'}{j + 1}" for i, j in sorted(g)) + "\n" for g in gold_links))
-    assert main(["eval", "align", "--pairs", pairs, "--gold", gold, "--model", tiny_encoder, "--layer", "2"]) == 0
+    assert main(["eval", "align", "--pairs", pairs, "--gold", gold, "--align-model", tiny_encoder, "--align-layer", "2"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     got = WordAligner(tiny_encoder, layer=2).align(PAIRS[:5])
     pred = {(k, i, j) for k, a in enumerate(got) for i, j in a.links}
@@ -392,7 +392,7 @@ def test_eval_align_bad_input(tmp_path, capsys, gold_text, pairs_text, message):
     from xlaug.pipelines.cli import main
     pairs = _write(tmp_path, "p.txt", pairs_text)
     gold = _write(tmp_path, "g.txt", gold_text)
-    assert main(["eval", "align", "--pairs", pairs, "--gold", gold, "--model", "/nonexistent"]) == 2
+    assert main(["eval", "align", "--pairs", pairs, "--gold", gold, "--align-model", "/nonexistent"]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
@@ -401,29 +401,28 @@ def test_eval_align_missing_model(tmp_path, capsys):
     from xlaug.pipelines.cli import main
     pairs = _write(tmp_path, "p.txt", "a ||| b\n")
     gold = _write(tmp_path, "g.txt", "1-1\n")
-    assert main(["eval", "align", "--pairs", pairs, "--gold", gold, "--model", str(tmp_path / "none")]) == 2
-    assert "--model" in capsys.readouterr().err
+    assert main(["eval", "align", "--pairs", pairs, "--gold", gold, "--align-model", str(tmp_path / "none")]) == 2
+    assert "--align-model" in capsys.readouterr().err
 
 
 def test_align_args_build_a_step(tiny_encoder):
-    import argparse
-    from xlaug.pipelines.align_args import add_align_arguments, align_stage_from_args, align_step_from_args
-    parser = argparse.ArgumentParser()
-    add_align_arguments(parser)
-    args = parser.parse_args(["--align-model", tiny_encoder, "--layer", "auto", "--method", "itermax",
-                              "--align-batch-size", "5", "--distortion", "0.2"])
-    step = align_step_from_args(args)
+    from xlaug.pipelines.align_args import align_stage, align_step
+    from xlaug.pipelines.cli import CliError, parse_args
+    base = ["run", "align", "--input", "x", "--output", "y", "--align-model", tiny_encoder]
+    _, _, o = parse_args(base + ["--align-layer", "auto", "--align-method", "itermax",
+                                 "--align-batch-size", "5", "--distortion", "0.2"])
+    step = align_step(o)
     assert step.kwargs["layer"] == "auto" and step.kwargs["method"] == "itermax"
     assert step.kwargs["distortion"] == 0.2 and step.batch_size == 5
-    assert align_stage_from_args(args).name == "align"
-    with pytest.raises(SystemExit):
-        parser.parse_args(["--layer", "-1"])
+    assert align_stage(o).name == "align"
+    with pytest.raises(CliError, match="--align-layer: expected a layer number"):
+        parse_args(base + ["--align-layer", "-1"])
 
 
 # -- the real encoder (slow) ------------------------------------------------------
 @pytest.mark.slow
 def test_real_encoder_enfr_equals_simalign_and_aer(real_encoder, shared_data, simalign_mod):
-    from xlaug.pipelines.eval_align import corpus_aer, read_gold, read_pairs
+    from xlaug.transforms.metrics import corpus_aer, read_alignment_gold as read_gold, read_alignment_pairs as read_pairs
     from xlaug.transforms.align import WordAligner
     pairs = read_pairs(os.path.join(shared_data, "alignment", "enfr.src-tgt"))
     gold = read_gold(os.path.join(shared_data, "alignment", "enfr.gold"), pairs)
@@ -439,7 +438,7 @@ def test_real_encoder_enfr_equals_simalign_and_aer(real_encoder, shared_data, si
 
 @pytest.mark.slow
 def test_real_encoder_layer_auto(real_encoder, shared_data):
-    from xlaug.pipelines.eval_align import corpus_aer, read_gold, read_pairs
+    from xlaug.transforms.metrics import corpus_aer, read_alignment_gold as read_gold, read_alignment_pairs as read_pairs
     from xlaug.transforms.align import WordAligner
     pairs = read_pairs(os.path.join(shared_data, "alignment", "enfr.src-tgt"))
     gold = read_gold(os.path.join(shared_data, "alignment", "enfr.gold"), pairs)

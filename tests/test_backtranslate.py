@@ -3,7 +3,6 @@
 Tiny random models: outputs are meaningless, so these tests check mapping,
 counts, ranks, determinism, codes and rejection paths, never content.
 """
-import argparse
 import collections
 import random
 import uuid
@@ -361,17 +360,14 @@ def test_stage_sampling_deterministic_and_round_trip(tiny_seq2seq):
 # -- CLI options ---------------------------------------------------------------
 
 def _parse(argv):
-    from xlaug.pipelines.backtranslate import add_model_arguments
-    p = argparse.ArgumentParser()
-    add_model_arguments(p)
-    return p.parse_args(argv)
+    from xlaug.pipelines.cli import parse_args
+    return parse_args(["run", "backtranslate", "--input", "in.txt", "--output", "out"] + argv)[2]
 
 
 def test_cli_options_build_the_stage(tiny_seq2seq):
     from xlaug.pipelines.backtranslate import build_stages
-    args = _parse(["--model", tiny_seq2seq, "--decoding", "sample", "--n", "2", "--top-p", "0.8",
-                   "--seed", "5", "--no-bucketing", "--long-input", "reject"])
-    args.src_lang, args.tgt_lang = "en", "de"
+    args = _parse(["--translate-model", tiny_seq2seq, "--decoding", "sample", "--n", "2", "--top-p", "0.8",
+                   "--seed", "5", "--no-bucketing", "--long-input", "reject", "--src-lang", "en", "--tgt-lang", "de"])
     (stage,) = build_stages(args)
     assert stage.name == "backtranslate" and not stage.bucketing and stage.long_input == "reject"
     assert stage.decoding == Decoding(mode="sample", n=2, top_p=0.8, seed=5)
@@ -381,10 +377,10 @@ def test_cli_options_build_the_stage(tiny_seq2seq):
 def test_cli_errors_are_one_line(tmp_path, tiny_seq2seq):
     from xlaug.pipelines.backtranslate import build_stages
     from xlaug.pipelines.cli import CliError
-    bad = _parse(["--model", str(tmp_path / "missing")])
-    with pytest.raises(CliError, match="--model: model '.*missing' not found"):
+    bad = _parse(["--translate-model", str(tmp_path / "missing")])
+    with pytest.raises(CliError, match="--translate-model: model '.*missing' not found"):
         build_stages(bad)
-    greedy_n = _parse(["--model", tiny_seq2seq, "--decoding", "greedy", "--n", "3"])
+    greedy_n = _parse(["--translate-model", tiny_seq2seq, "--decoding", "greedy", "--n", "3"])
     with pytest.raises(CliError, match="n > 1 needs beam or sample"):
         build_stages(greedy_n)
 

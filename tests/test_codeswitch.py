@@ -279,9 +279,8 @@ def test_beam_kept_plus_rejected_equals_read():
 # -- CLI module and the aligner-first path -------------------------------------------
 
 def parse(argv):
-    from xlaug.pipelines.cli import build_parser
-    args, extra = build_parser().parse_known_args(argv + ["--input", "in.tsv", "--output", "out"])
-    return args
+    from xlaug.pipelines.cli import parse_args
+    return parse_args(argv + ["--input", "in.tsv", "--output", "out"])[2]
 
 
 def test_cli_modules_import_light():
@@ -304,14 +303,12 @@ def test_cli_build_stages_and_argument_errors(tmp_path, tiny_encoder):
     assert [s.name for s in stages] == ["codeswitch"]
     step = stages[0].step
     assert (step.alpha, step.samples, step.seed, step.matrix) == (0.4, 3, 9, "tgt")
-    args = parse(["run", "codeswitch", "--align-model", tiny_encoder])  # checked here, loaded on workers
-    codeswitch.check_arguments(args)
+    args = parse(["run", "codeswitch", "--align-model", tiny_encoder, "--align-layer", "2"])  # loaded on workers
     assert [s.name for s in codeswitch.build_stages(args)] == ["align", "codeswitch"]
     lex = tmp_path / "en-de.tsv"
     lex.write_text("house\tHaus\n", encoding="utf-8")
     args = parse(["run", "codeswitch", "--mode", "lexicon", "--lexicon", str(lex), "--prob", "0.7",
                   "--exclude-tags", "DET,ADP"])
-    codeswitch.check_arguments(args)
     (stage,) = codeswitch.build_stages(args)
     assert stage.name == "lexicon_replace" and stage.step.exclude_tags == {"DET", "ADP"}
     bad = tmp_path / "bad.tsv"
@@ -320,7 +317,7 @@ def test_cli_build_stages_and_argument_errors(tmp_path, tiny_encoder):
                       (["--align-model", str(tmp_path)], "no config.json"),
                       (["--mode", "lexicon", "--lexicon", str(bad)], f"{bad}:2:")):
         with pytest.raises(CliError, match=msg):
-            codeswitch.check_arguments(parse(["run", "codeswitch"] + argv))
+            codeswitch.build_stages(parse(["run", "codeswitch"] + argv))
 
 
 def test_pairs_without_links_are_aligned_first(tiny_encoder):

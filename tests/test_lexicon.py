@@ -212,7 +212,7 @@ def test_lexicon_by_path_loaded_in_setup(tmp_path):
 
 def test_read_pairs_formats_and_errors(tmp_path):
     from xlaug.pipelines.cli import CliError
-    from xlaug.pipelines.dict_induce import read_pairs
+    from xlaug.dictionaries.induce import read_pairs
     tsv = write(tmp_path, "p.tsv", "the house\tdas Haus\n\na cat\teine Katze\n")
     assert [p[1:] for p in read_pairs(tsv)] == [(["the", "house"], ["das", "Haus"], None),
                                                 (["a", "cat"], ["eine", "Katze"], None)]
@@ -238,7 +238,7 @@ def test_read_pairs_formats_and_errors(tmp_path):
 
 
 def test_count_and_select_entries():
-    from xlaug.pipelines.dict_induce import count_links, select_entries
+    from xlaug.dictionaries.induce import count_links, select_entries
     pairs = [(["The", "house", ","], ["Das", "Haus", ","])] * 3 + [(["house", "2"], ["Gebäude", "2"])]
     links = [[(0, 0), (1, 1), (2, 2)]] * 3 + [[(0, 0), (1, 1)]]
     pc, sc, forms = count_links(pairs, links)
@@ -258,9 +258,9 @@ def test_dict_induce_command_end_to_end(tmp_path, tiny_encoder):
     pairs = write(tmp_path, "p.tsv", "the cat sat on the mat .\tdie Katze sass auf der Matte .\n" * 3
                   + "a house in Berlin\tein Haus in Berlin\n")
     out = str(tmp_path / "en-de.tsv")
-    rc = main(["dict", "induce", "--pairs", pairs, "--model", tiny_encoder, "--layer", "2",
+    rc = main(["dict", "induce", "--pairs", pairs, "--align-model", tiny_encoder, "--align-layer", "2",
                "--min-count", "3", "--min-prob", "0", "--src-lang", "en", "--tgt-lang", "de",
-               "--note", "source: test", "--threads", "1", "--out", out])
+               "--note", "source: test", "--align-threads", "1", "--out", out])
     assert rc == 0
     lex = load_lexicon(out)
     assert (lex.src_lang, lex.tgt_lang) == ("en", "de") and lex.weighted
@@ -269,5 +269,5 @@ def test_dict_induce_command_end_to_end(tmp_path, tiny_encoder):
     assert all(w % 3 == 0 for opts in lex.entries.values() for _, w in opts)
     text = open(out, encoding="utf-8").read()
     assert "# source: test" in text and "# built by: xlaug dict induce --pairs" in text
-    assert main(["dict", "induce", "--pairs", pairs, "--model", tiny_encoder, "--min-count", "0",
+    assert main(["dict", "induce", "--pairs", pairs, "--align-model", tiny_encoder, "--min-count", "0",
                  "--out", out]) == 2

@@ -3,7 +3,8 @@ import os
 import pytest
 
 from xlaug.transforms import bio
-from xlaug.transforms.project import ProjectionPolicy, ProjectStep, project_spans, project_tags, span_prf
+from xlaug.transforms.metrics import span_prf
+from xlaug.transforms.project import ProjectionPolicy, ProjectStep, project_spans, project_tags
 from xlaug.transforms.record import Record, Rejected
 
 
@@ -195,9 +196,8 @@ def test_annotate_step_tiny_tagger(tiny_tagger):
 # -- pipeline composition and eval CLI ---------------------------------------------------------
 
 def _parse(argv):
-    from xlaug.pipelines.cli import build_parser
-    args, _ = build_parser().parse_known_args(argv)
-    return args
+    from xlaug.pipelines.cli import parse_args
+    return parse_args(argv)[2]
 
 
 def test_build_stages_translate_train_in_beam(tiny_encoder):
@@ -207,7 +207,7 @@ def test_build_stages_translate_train_in_beam(tiny_encoder):
     from xlaug.pipelines.project import build_stages
 
     args = _parse(["run", "project", "--input", "in.conll", "--output", "out", "--align-model", tiny_encoder,
-                   "--layer", "2", "--on-missing", "drop", "--threads", "1"])
+                   "--align-layer", "2", "--on-missing", "drop", "--threads", "1"])
     stages = build_stages(args)
     assert [s.name for s in stages] == ["align", "project"]
     records = [_rec(i, alignment=None, link_scores=None, tgt_tokens=None, tgt_text="die Katze sass auf der Matte .")
@@ -229,8 +229,8 @@ def test_build_stages_translate_train_in_beam(tiny_encoder):
 def test_build_stages_translate_test_needs_tagger(tiny_encoder, tiny_tagger):
     from xlaug.pipelines.cli import CliError
     from xlaug.pipelines.project import build_stages
-    base = ["run", "project", "--input", "x", "--output", "y", "--align-model", tiny_encoder, "--layer", "2",
-            "--mode", "translate-test"]
+    base = ["run", "project", "--input", "x", "--output", "y", "--align-model", tiny_encoder,
+            "--align-layer", "2", "--mode", "translate-test"]
     with pytest.raises(CliError, match="--tagger-model"):
         build_stages(_parse(base))
     stages = build_stages(_parse(base + ["--tagger-model", tiny_tagger]))
@@ -251,7 +251,7 @@ def _write(tmp_path, name, text):
 def test_eval_project_cli_output(tmp_path, tiny_encoder, capsys):
     from xlaug.pipelines.cli import main
     rc = main(["eval", "project", "--source", _write(tmp_path, "s.conll", SRC),
-               "--target", _write(tmp_path, "t.conll", TGT), "--model", tiny_encoder, "--layer", "2",
+               "--target", _write(tmp_path, "t.conll", TGT), "--align-model", tiny_encoder, "--align-layer", "2",
                "--align-threads", "1"])
     out = capsys.readouterr().out.strip().splitlines()
     assert rc == 0
@@ -272,7 +272,7 @@ def test_eval_project_bad_conll(tmp_path, capsys, src, tgt, match):
     import re
     from xlaug.pipelines.cli import main
     rc = main(["eval", "project", "--source", _write(tmp_path, "s.conll", src),
-               "--target", _write(tmp_path, "t.conll", tgt), "--model", "unused"])
+               "--target", _write(tmp_path, "t.conll", tgt), "--align-model", "unused"])
     err = capsys.readouterr().err
     assert rc == 2
     assert len(err.strip().splitlines()) == 1 and re.search(match, err), err
@@ -283,7 +283,7 @@ def test_europarl_projection_f1_floor(real_encoder, shared_data, tmp_path, capsy
     from xlaug.pipelines.cli import main
     ner = os.path.join(shared_data, "ner-europarl")
     rc = main(["eval", "project", "--source", os.path.join(ner, "en.conll"), "--target",
-               os.path.join(ner, "de.conll"), "--model", real_encoder, "--limit", "150"])
+               os.path.join(ner, "de.conll"), "--align-model", real_encoder, "--limit", "150"])
     out = capsys.readouterr().out.strip().splitlines()
     assert rc == 0
     assert float(out[-1].split("=")[1]) >= 0.90
@@ -296,7 +296,7 @@ def test_translate_test_chain_labels_the_original(tiny_encoder, tiny_tagger):
     from xlaug.pipelines.project import build_stages
 
     args = _parse(["run", "project", "--input", "x", "--output", "y", "--align-model", tiny_encoder,
-                   "--layer", "2", "--mode", "translate-test", "--tagger-model", tiny_tagger,
+                   "--align-layer", "2", "--mode", "translate-test", "--tagger-model", tiny_tagger,
                    "--on-missing", "drop", "--threads", "1"])
     # src: the original (unlabelled) text, tgt: its translation into English
     records = [Record(id=str(i), src_text="Angela Merkel besuchte gestern Paris.",
@@ -326,7 +326,7 @@ def test_translate_train_with_backtranslation_stage(tiny_seq2seq, tiny_encoder):
     from xlaug.pipelines.project import build_stages
 
     args = _parse(["run", "project", "--input", "x", "--output", "y", "--src-lang", "en", "--tgt-lang", "de",
-                   "--translate-model", tiny_seq2seq, "--align-model", tiny_encoder, "--layer", "2",
+                   "--translate-model", tiny_seq2seq, "--align-model", tiny_encoder, "--align-layer", "2",
                    "--on-missing", "drop", "--threads", "1"])
     stages = build_stages(args)
     assert [getattr(s, "name", None) for s in stages][-2:] == ["align", "project"]

@@ -319,31 +319,3 @@ class ProjectStep(Step):
         ).with_origin(self.name, None, gap=self.policy.gap, derived_type=self.policy.derived_type,
                       trim=self.policy.trim, on_missing=self.policy.on_missing,
                       min_confidence=self.policy.min_confidence, from_side=self.from_side)
-
-
-# -- scoring (eval) -------------------------------------------------------------
-
-def span_prf(gold: Iterable[Sequence[str]], pred: Iterable[Sequence[str]]) -> dict:
-    """Span precision/recall/F1 with exact span + type match (seqeval's default
-    reading of BIO: a stray I- opens a span).  Also per type."""
-    tp: Counter = Counter()
-    n_gold: Counter = Counter()
-    n_pred: Counter = Counter()
-    for g, p in zip(gold, pred):
-        gs, ps = set(bio.spans(g)), set(bio.spans(p))
-        for s in gs:
-            n_gold[s[2]] += 1
-        for s in ps:
-            n_pred[s[2]] += 1
-        for s in gs & ps:
-            tp[s[2]] += 1
-
-    def prf(t, g, p):
-        prec = t / p if p else 0.0
-        rec = t / g if g else 0.0
-        f = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        return {"precision": prec, "recall": rec, "f1": f, "gold": g, "pred": p, "correct": t}
-
-    out = prf(sum(tp.values()), sum(n_gold.values()), sum(n_pred.values()))
-    out["per_type"] = {t: prf(tp[t], n_gold[t], n_pred[t]) for t in sorted(set(n_gold) | set(n_pred))}
-    return out
