@@ -3,7 +3,7 @@
     align_options(task)            the declared --align-* options, defaults of that task
     aligner_kwargs(options)        -> keyword arguments of WordAligner / AlignStep
     check_aligner(options)         model, kind and layer checked before any work
-    align_stage(options)           -> Beam stage (resolves --align-layer auto once)
+    align_step(options)            -> the stage, xlaug.transforms.align.AlignStep
 """
 from __future__ import annotations
 
@@ -74,8 +74,3 @@ def align_step(o, **extra):
     from xlaug.transforms.align import AlignStep
     check_aligner(o)
     return AlignStep(o.align_model, **aligner_kwargs(o), **extra)
-
-
-def align_stage(o, **extra):
-    from xlaug.transforms.align import AlignStage
-    return AlignStage(align_step(o, **extra))

@@ -9,9 +9,10 @@ Keywords are the command's options with dashes as underscores, as Python
 values (``max_ratio=2.0``, ``overwrite=True``, ``step=[...]``), checked by the
 same declarations as the command line and YAML; ``config="run.yaml"`` reads a
 config file under them, and ``beam_args=[...]`` passes Beam pipeline options.
-``run`` and the ``xlaug`` command both call ``run_stages``.  To compose stages
-in a Beam pipeline of your own, use the transforms directly (``ReadCorpus``,
-``ApplyStep(step)``, ...): see the docs of each stage.
+``run`` and the ``xlaug`` command both call ``run_stages``.  Every stage is
+also a ``xlaug.transforms.stage.Step``: ``step.run(records)`` in plain Python,
+or ``records | ApplyStep(step)`` (xlaug.transforms.apply) in a Beam pipeline
+of your own, with ``ReadCorpus`` to read: see the docs of each stage.
 """
 from __future__ import annotations
 

@@ -161,8 +161,9 @@ def _remove_outputs(out: str, folder_too: bool = False) -> None:
 
 
 def run_pipeline(args: argparse.Namespace, stages: list, *, command: str) -> dict:
-    """Read args.input, apply ``stages`` in order (each a PTransform with a
-    ``name`` returning StageOutput), write args.output; returns the report.
+    """Read args.input, apply ``stages`` in order (each a
+    ``xlaug.transforms.stage.Step``, run by ApplyStep), write args.output;
+    returns the report.
 
     Raises CliError on bad input before any work is done, and when the run
     keeps no record (no dataset is written then; the rejected records and the
@@ -187,9 +188,10 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
     import apache_beam as beam
 
     from xlaug.runners import pipeline_options
+    from xlaug.transforms.apply import ApplyStep
     from xlaug.transforms.io import ReadCorpus, WriteDataset, parse_splits
     from xlaug.transforms.report import build_report
-    from xlaug.transforms.stage import stage_meta
+    from xlaug.transforms.stage import check_steps
     from xlaug.transforms.stats import CollectStats
 
     spec = input_spec(args)
@@ -200,14 +202,12 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
     out_dir = prepare_output(args, claimed)
     options = pipeline_options(args)
 
-    score_ranges, thresholds, names = {}, {}, []
+    check_steps(stages)
+    score_ranges, thresholds = {}, {}
     for st in stages:
-        name, ranges, th = stage_meta(st)
-        score_ranges.update(ranges)
-        thresholds.update(th)
-        names.append(name)
-    if len(set(names)) != len(names):
-        raise CliError(f"stage names must be unique, got {names}")
+        score_ranges.update(st.score_ranges)
+        thresholds.update(st.thresholds)
+    names = [st.name for st in stages]
 
     started = time.time()
     with beam.Pipeline(options=options) as p:
@@ -215,12 +215,11 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
         outputs = [("read", read)]
         current = read.kept
         for st in stages:
-            out = current | st
-            outputs.append((stage_meta(st)[0], out))
+            out = current | ApplyStep(st)
+            outputs.append((st.name, out))
             current = out.kept
-            shares = getattr(st, "shares", None)  # the sampling stage's language shares
-            if shares is not None:
-                _write_json(shares, f"{out_dir}/_stats/sampling.json", f"{stage_meta(st)[0]} shares")
+            if st.report_key and out.context is not None:  # e.g. sampling's language shares
+                _write_json(out.context, f"{out_dir}/_stats/{st.report_key}.json", f"{st.name} context")
         rejected = [o.rejected for _, o in outputs] | "All rejected" >> beam.Flatten()
         split_counts = (current, rejected) | WriteDataset(
             out_dir, splits=splits, seed=args.seed, fmt=args.output_format,

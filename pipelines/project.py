@@ -73,13 +73,12 @@ def check_options(o) -> None:
 
 
 def build_stages(o) -> list:
-    """[translate?] -> [annotate (translate-test)] -> align -> project, each a
-    PTransform returning StageOutput(kept, rejected)."""
-    from xlaug.pipelines.align_args import align_stage
+    """[translate?] -> [annotate (translate-test)] -> align -> project: stages
+    (xlaug.transforms.stage.Step)."""
+    from xlaug.pipelines.align_args import align_step
     from xlaug.transforms.annotate import AnnotateStep
     from xlaug.transforms.models import check_model
     from xlaug.transforms.project import ProjectStep
-    from xlaug.transforms.stage import ApplyStep
 
     check_options(o)
     rules = policy(o, on_missing=o.on_missing)
@@ -89,11 +88,11 @@ def build_stages(o) -> list:
         stages += backtranslate.build_stages(o)
     if o.mode == "translate-test":
         check_model(o.tagger_model, "--tagger-model", kind="tagger")
-        stages.append(ApplyStep(AnnotateStep(o.tagger_model, side="tgt", batch_size=o.tagger_batch_size,
-                                             device=o.device, threads=o.threads)))
+        stages.append(AnnotateStep(o.tagger_model, side="tgt", batch_size=o.tagger_batch_size,
+                                   device=o.device, threads=o.threads))
     # MT output arrives untokenised: split punctuation off before aligning.
-    stages.append(align_stage(o, tokenize="words"))
-    stages.append(ApplyStep(ProjectStep(rules, from_side="src" if o.mode == "translate-train" else "tgt",
-                                        tag_scheme="bio" if o.tag_scheme == "bio" else "pos",
-                                        tag_rule=o.tag_rule, fill_tag=o.fill_tag, strict_bio=o.strict_bio)))
+    stages.append(align_step(o, tokenize="words"))
+    stages.append(ProjectStep(rules, from_side="src" if o.mode == "translate-train" else "tgt",
+                              tag_scheme="bio" if o.tag_scheme == "bio" else "pos",
+                              tag_rule=o.tag_rule, fill_tag=o.fill_tag, strict_bio=o.strict_bio))
     return stages

@@ -14,6 +14,15 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# datasets caches a loaded folder under a key that misses its content: an
+# output folder rewritten with other records (or another run's folder with
+# the same name) would load stale rows from a shared cache.
+if "HF_DATASETS_CACHE" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+    os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="xlaug-test-hf-datasets-")
+    atexit.register(shutil.rmtree, os.environ["HF_DATASETS_CACHE"], True)
 
 
 def pytest_configure(config):
