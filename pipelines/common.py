@@ -22,7 +22,7 @@ EXPORTS = ("ner", "pos", "mt", "text", "records")  # transforms/export.py (kept 
 # --export default per command (project and chain: see export_kind).
 EXPORT_DEFAULTS = {"filter": "records", "backtranslate": "mt", "align": "records",
                    "project": "ner (pos with --tag-scheme any)", "codeswitch": "text",
-                   "chain": "the last step's"}
+                   "chain": "its last step's other than filter"}
 INPUT_FORMATS = ("auto", "text", "tsv", "parallel", "conll", "jsonl", "hf")
 
 
@@ -200,9 +200,10 @@ def export_kind(args: argparse.Namespace, command: str) -> str:
     """--export, else the command's default (chain: its last step's)."""
     if getattr(args, "export", None):
         return args.export
-    if command == "chain":
-        steps = getattr(args, "parsed_steps", None) or []
-        return export_kind(steps[-1][2], steps[-1][0]) if steps else "records"
+    if command == "chain":  # the last step that makes data decides; filter keeps what came in
+        steps = [(name, ns) for name, _, ns in getattr(args, "parsed_steps", None) or []]
+        makers = [(name, ns) for name, ns in steps if name != "filter"] or steps
+        return export_kind(makers[-1][1], makers[-1][0]) if makers else "records"
     if command == "project":
         return "ner" if getattr(args, "tag_scheme", "bio") == "bio" else "pos"
     return EXPORT_DEFAULTS.get(command, "records")
