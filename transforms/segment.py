@@ -37,9 +37,11 @@ _UNSPACED = (
 )
 _RUN = re.compile(f"([{_UNSPACED}]+)")
 _UNSPACED_CHAR = re.compile(f"[{_UNSPACED}]")
-# Full-width punctuation of these scripts: no space around it when joining.
-_TIGHT = re.compile(f"[{_UNSPACED}\u3000-\u3004\u3008-\u3020\uff01-\uff65\u0e2f\u0e5a\u0e5b"
-                    "\u104a\u104b\u17d4-\u17da]")
+# Full-width punctuation of these scripts: never a space around it.
+_CJK_PUNCT = "\u3000-\u3004\u3008-\u3020\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
+_TIGHT_PUNCT = re.compile(f"[{_CJK_PUNCT}\u0e2f\u0e5a\u0e5b\u104a\u104b\u17d4-\u17da]")
+# Between two of these (letters or punctuation) no space either.
+_TIGHT = re.compile(f"[{_UNSPACED}{_CJK_PUNCT}\u0e2f\u0e5a\u0e5b\u104a\u104b\u17d4-\u17da]")
 # Spaced text: words (with inner hyphens/apostrophes/dots) and single marks.
 _TOKEN = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
 
@@ -97,13 +99,14 @@ def join_tokens(tokens) -> str:
     """Text from tokens: a space between two tokens unless both sides of the
     gap are letters or marks of unspaced scripts (中文 stays 中文, Latin words
     keep their spaces, and so does a Latin word next to a Chinese one:
-    ``I saw 北京大学 and``)."""
+    ``I saw 北京大学 and``); full-width punctuation (，。「」) takes none."""
     parts: list[str] = []
     prev = ""
     for tok in tokens:
         if not tok:
             continue
-        if parts and not (_TIGHT.match(prev[-1]) and _TIGHT.match(tok[0])):
+        tight = (_TIGHT.match(prev[-1]) and _TIGHT.match(tok[0])) if parts else True
+        if not (tight or _TIGHT_PUNCT.match(prev[-1]) or _TIGHT_PUNCT.match(tok[0])):
             parts.append(" ")
         parts.append(tok)
         prev = tok
