@@ -102,6 +102,7 @@ def run_pipeline(args: argparse.Namespace, stages: list, *, command: str) -> dic
 
     from xlaug.runners import pipeline_options
     from xlaug.transforms.io import ReadCorpus, WriteDataset, parse_splits
+    from xlaug.transforms.ledger import account
     from xlaug.transforms.report import build_report
     from xlaug.transforms.stage import stage_meta
     from xlaug.transforms.stats import CollectStats
@@ -127,10 +128,12 @@ def run_pipeline(args: argparse.Namespace, stages: list, *, command: str) -> dic
     with beam.Pipeline(options=options) as p:
         read = p | ReadCorpus([spec], spread=not (args.runner == "local" and not args.workers))
         outputs = [("read", read)]
+        books = [("read", None, read)]  # (name, input, output) for the identity check
         current = read.kept
         for st in stages:
             out = current | st
             outputs.append((stage_meta(st)[0], out))
+            books.append((stage_meta(st)[0], current, out))
             current = out.kept
             shares = getattr(st, "shares", None)  # the sampling stage's language shares
             if shares is not None:
@@ -139,7 +142,7 @@ def run_pipeline(args: argparse.Namespace, stages: list, *, command: str) -> dic
         split_counts = (current, rejected) | WriteDataset(
             out_dir, splits=splits, seed=args.seed, fmt=args.output_format,
             score_names=score_ranges.keys(), shards=args.shards)
-        (current, rejected, split_counts) | CollectStats(
+        (current, rejected, split_counts, account(books)) | CollectStats(
             f"{out_dir}/_stats/stats.json", outputs, score_ranges)
     seconds = time.time() - started
 
@@ -164,6 +167,8 @@ def print_summary(report: dict, out_dir: str) -> None:
     print(f"read {report['read']}, kept {report['kept']}, rejected {report['rejected']}"
           + (f", created {report['created']}" if report["created"] else "")
           + f" (identity {ok}) in {report['seconds']:.1f}s")
+    if report.get("error"):
+        print(f"error: {report['error']}", file=sys.stderr)
     for reason, n in sorted(report["rejected_by_reason"].items(), key=lambda kv: -kv[1]):
         print(f"  rejected {n:>7}  {reason}")
     for lang, s in sorted((report.get("sampling") or {}).items()):

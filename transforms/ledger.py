@@ -1,0 +1,447 @@
+"""The identity check by ids: per stage, the records that come out (kept or
+rejected) must be exactly the records that went in, where a record may be
+replaced by new ones that name it as their parent (``record.created_by``).
+
+Every stage gets an invertible Bloom lookup table (IBLT): a few dozen cells,
+each holding three sums over the prime field GF(2**521 - 1) of the keys that
+hash to it: a count, the key itself encoded as an integer, and a check hash.
+An input adds its id with weight +1, an output subtracts it; a record a stage
+made from a parent with k siblings subtracts 1/k on the parent's key, so a
+parent's children cancel it exactly when all k of them come out.  Sums
+commute, so tables built on any worker in any order merge by addition (a
+Beam CombineFn; no id list, no shuffle).  A table of a correct stage ends all
+zero; otherwise "pure" cells (one key left) are peeled to name the ids that
+differ, up to about ``CELLS / 1.5`` of them; past that, decoding stops and
+the check says how many ids at least differ.
+
+Children that say which one they are (``child=i``) also add a term on a
+second key of their parent that cancels only when the indices are exactly
+0..k-1, so a duplicated child plus a lost one is caught, not just a wrong
+number of children.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from fractions import Fraction
+from typing import Iterable
+
+import apache_beam as beam
+
+from xlaug.transforms.record import Record, created_chain
+
+P = 2 ** 521 - 1            # a Mersenne prime: a key of up to 64 bytes is one field element
+PART = 24                   # cells in each of the three parts of a table
+CELLS = 3 * PART
+SHOW = 20                   # ids named per stage in the report
+RECORD, SIBLINGS = 0, 1     # kinds of key: a record id, a parent's set of children
+_MAX_KEY = 62               # id bytes kept whole in the encoding
+_T = 0x5EED_1D5_CA1E_0F_C4115  # base of the child-index check (any value with distinct powers)
+
+
+# -- field helpers ---------------------------------------------------------
+
+_inverses: dict[int, int] = {}
+
+
+def inverse(n: int) -> int:
+    """1/n in the field (cached: only the few sibling counts occur)."""
+    inv = _inverses.get(n)
+    if inv is None:
+        inv = _inverses[n] = pow(n, -1, P)
+    return inv
+
+
+_powers: dict[int, int] = {}
+
+
+def _power(i: int) -> int:
+    v = _powers.get(i)
+    if v is None:
+        v = _powers[i] = pow(_T, i, P)
+    return v
+
+
+_means: dict[int, int] = {}
+
+
+def _sibling_term(child: int, siblings: int) -> int:
+    """T**child - (T**0 + ... + T**(k-1)) / k: sums to 0 over children
+    0..k-1 each once; over any other k indices below k it does not (exactly
+    while T**k < P, i.e. k <= 7: a number has one base-T form; beyond that
+    a collision would need a small-coefficient root of a fixed polynomial)."""
+    mean = _means.get(siblings)
+    if mean is None:
+        mean = _means[siblings] = sum(_power(j) for j in range(siblings)) * inverse(siblings) % P
+    return (_power(child) - mean) % P
+
+
+def signed_fraction(w: int) -> Fraction:
+    """The small fraction a/b that equals ``w`` in the field (rational
+    reconstruction by the extended Euclidean algorithm)."""
+    w %= P
+    bound = math.isqrt(P // 2)
+    r0, r1, s0, s1 = P, w, 0, 1
+    while r1 > bound:
+        q = r0 // r1
+        r0, r1, s0, s1 = r1, r0 - q * r1, s1, s0 - q * s1
+    return Fraction(r1, s1) if s1 else Fraction(0)
+
+
+# -- keys --------------------------------------------------------------------
+
+def encode_key(kind: int, key: str) -> bytes:
+    """Key bytes: kind, a flag, the id in UTF-8 (ids longer than 62 bytes:
+    their first 54 bytes and an 8-byte digest of the whole)."""
+    raw = key.encode("utf-8")
+    if len(raw) <= _MAX_KEY:
+        return bytes((1 + kind, 0)) + raw
+    return bytes((1 + kind, 1)) + raw[:_MAX_KEY - 8] + hashlib.blake2b(raw, digest_size=8).digest()
+
+
+def decode_key(data: bytes) -> tuple[int, str] | None:
+    if len(data) < 2 or data[0] not in (1 + RECORD, 1 + SIBLINGS) or data[1] not in (0, 1):
+        return None
+    if data[1]:  # cut at 54 bytes, maybe inside a character
+        return data[0] - 1, data[2:-8].decode("utf-8", "ignore") + "…"
+    try:
+        return data[0] - 1, data[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def prepare(data: bytes) -> tuple[int, int, int, int, int]:
+    """A key's (value, check value, three cell indices), computed once per
+    record even when it counts for two stages."""
+    d = hashlib.blake2b(data, digest_size=19).digest()
+    return (int.from_bytes(data, "big"), int.from_bytes(d[:16], "big"),
+            d[16] % PART, PART + d[17] % PART, 2 * PART + d[18] % PART)
+
+
+# -- the table ------------------------------------------------------------------
+
+class Table:
+    """An IBLT of weighted keys.  ``add`` is cheap (no reduction for weights
+    of +-1); sums are reduced when the table is pickled or merged."""
+
+    __slots__ = ("count", "key", "check")
+
+    def __init__(self):
+        self.count = [0] * CELLS
+        self.key = [0] * CELLS
+        self.check = [0] * CELLS
+
+    def add(self, prepared: tuple, weight: int = 1) -> None:
+        """Add ``weight`` times a key; ``weight`` is +-1 or a field element."""
+        value, check, a, b, c = prepared
+        if weight == -1:
+            value, check = -value, -check
+        elif weight != 1:
+            value, check = value * weight % P, check * weight % P
+        count, key, chk = self.count, self.key, self.check
+        count[a] += weight; count[b] += weight; count[c] += weight  # noqa: E702 (hot path)
+        key[a] += value; key[b] += value; key[c] += value  # noqa: E702
+        chk[a] += check; chk[b] += check; chk[c] += check  # noqa: E702
+
+    def merge(self, other: "Table") -> "Table":
+        for mine, theirs in ((self.count, other.count), (self.key, other.key), (self.check, other.check)):
+            for i, v in enumerate(theirs):
+                mine[i] = (mine[i] + v) % P
+        return self
+
+    def compact(self) -> "Table":
+        for sums in (self.count, self.key, self.check):
+            for i, v in enumerate(sums):
+                if v < 0 or v >= P:
+                    sums[i] = v % P
+        return self
+
+    def net(self) -> int:
+        """Sum of all weights (each key has one cell in the first part)."""
+        return sum(self.count[:PART]) % P
+
+    def __getstate__(self):
+        self.compact()
+        return (self.count, self.key, self.check)
+
+    def __setstate__(self, state):
+        self.count, self.key, self.check = state
+
+    def decode(self) -> tuple[list[tuple[int, str, int]], int]:
+        """Peel the table: ([(kind, key, net weight)], keys known to be left
+        undecoded (0: the list is complete)).  Works on a copy."""
+        t = Table().merge(self)
+        found = []
+        queue = list(range(CELLS))
+        while queue:
+            i = queue.pop()
+            w = t.count[i]
+            if not w:
+                continue
+            data = _value_bytes(t.key[i] * inverse(w) % P)
+            if data is None:
+                continue
+            prepared = prepare(data)
+            if i not in prepared[2:] or prepared[1] * w % P != t.check[i]:
+                continue  # several keys share this cell
+            key = decode_key(data)
+            if key is None:
+                continue
+            found.append((key[0], key[1], w))
+            t.add(prepared, P - w)
+            t.compact()
+            queue.extend(prepared[2:])
+        left = sum(1 for i in range(CELLS) if t.count[i] or t.key[i] or t.check[i])
+        # Each key sits in three cells: at least a third as many keys as cells left.
+        return found, -(-left // 3)
+
+
+def _value_bytes(value: int) -> bytes | None:
+    n = (value.bit_length() + 7) // 8
+    if not 2 <= n <= 2 + _MAX_KEY:
+        return None
+    return value.to_bytes(n, "big")
+
+
+# -- what a record adds -----------------------------------------------------------
+
+_one = (1, 1)
+
+
+def terms(record: Record, stage: str, plain: list | None = None) -> tuple[list[tuple], int]:
+    """What ``record`` adds to ``stage``'s table when it goes in (subtracted
+    when it comes out): [(prepared key, weight)], and the product of the
+    sibling counts of its marks (1 for a record the stage did not make).
+    ``plain``: the record's own prepared key, when already computed.
+
+    A record the stage made from parent P with k siblings counts 1/k of P;
+    marks left by the same stage in an earlier run nest (1/(k0*k1) of the
+    first parent), so such a record that passes through unchanged cancels
+    itself, and its own children still add up to it."""
+    marks = created_chain(record, stage)
+    if not marks:
+        return plain or [(prepare(encode_key(RECORD, str(record.id))), 1)], 1
+    shares = 1
+    for m in marks:
+        shares *= m.siblings
+    out = [(prepare(encode_key(RECORD, marks[0].parent)), inverse(shares))]
+    scale = 1
+    for m in reversed(marks):
+        if m.child is not None:
+            term = _sibling_term(m.child, m.siblings) * scale % P
+            if term:
+                out.append((prepare(encode_key(SIBLINGS, m.parent)), term))
+        scale = scale * inverse(m.siblings) % P
+    return out, shares
+
+
+# -- one stage's tally ---------------------------------------------------------------
+
+class Tally:
+    """A stage's table and its counts: records in, kept, rejected, and
+    shares {product of sibling counts: signed number of records} from which
+    the number of records the stage created follows."""
+
+    __slots__ = ("table", "inputs", "kept", "rejected", "shares", "unkeyed")
+
+    def __init__(self):
+        self.table = Table()
+        self.inputs = self.kept = self.rejected = self.unkeyed = 0
+        self.shares: dict[int, int] = {}
+
+    def add(self, keys: list[tuple], shares: int, sign: int) -> None:
+        """Count ``terms`` of a record going in (sign +1) or out (-1)."""
+        for prepared, weight in keys:
+            self.table.add(prepared, weight if sign > 0 else (-1 if weight == 1 else P - weight))
+        if shares != 1:
+            self.shares[shares] = self.shares.get(shares, 0) - sign
+
+    def merge(self, other: "Tally") -> "Tally":
+        self.table.merge(other.table)
+        self.inputs += other.inputs
+        self.kept += other.kept
+        self.rejected += other.rejected
+        self.unkeyed += other.unkeyed
+        for d, n in other.shares.items():
+            self.shares[d] = self.shares.get(d, 0) + n
+        return self
+
+    def __getstate__(self):
+        return (self.table, self.inputs, self.kept, self.rejected, self.shares, self.unkeyed)
+
+    def __setstate__(self, state):
+        self.table, self.inputs, self.kept, self.rejected, self.shares, self.unkeyed = state
+
+    def created(self) -> Fraction:
+        """Records out minus records in, counted by ids: each record a stage
+        made from a parent of k children counts 1 - 1/k."""
+        return sum((n * (1 - Fraction(1, d)) for d, n in self.shares.items()), Fraction(0))
+
+    def summary(self, stage: str, *, has_input: bool = True, show: int = SHOW) -> dict:
+        """The report's view: counts, ``ok``, and the ids that differ."""
+        created = self.created()
+        out = {"in": self.inputs if has_input else None, "out": self.kept, "rejected": self.rejected,
+               "created": int(created) if created.denominator == 1 else float(created)}
+        if not has_input:
+            out["ok"] = True
+            return out
+        found, left = self.table.decode()
+        out["ok"] = not found and not left and not self.unkeyed
+        if out["ok"]:
+            return out
+        # A parent with children missing also fails the index check: say it once.
+        counted = {key for kind, key, _ in found if kind == RECORD}
+        problems = sorted((describe(kind, key, w) for kind, key, w in found
+                           if kind == RECORD or key not in counted),
+                          key=lambda p: (p["problem"], p["id"]))
+        out["differ"] = len(problems) + left
+        out["problems"] = problems[:show]
+        if self.unkeyed:
+            out["unkeyed_rejections"] = self.unkeyed
+        if left:
+            net = signed_fraction(self.table.net())
+            out["note"] = (f"{out['differ']} or more ids differ"
+                           + (f" (only {len(problems)} could be named)" if problems else " (too many to name them)")
+                           + (f"; in all, {net} more records went in than came out" if net > 0 else
+                              f"; in all, {-net} more records came out than went in" if net < 0 else ""))
+        return out
+
+
+def describe(kind: int, key: str, weight: int) -> dict:
+    """One offending key as the report shows it; ``net`` is how many more
+    times the key went in than came out."""
+    net = signed_fraction(weight)
+    if kind == SIBLINGS:
+        return {"id": key, "problem": "children differ",
+                "detail": "the stage's records made from this id repeat one child and lack another"}
+    if net.denominator != 1:
+        share = f"{abs(net)} of its children"
+        detail = f"{share} missing" if net > 0 else f"{share} too many"
+        return {"id": key, "problem": "child count wrong", "detail": detail}
+    n = int(net)
+    if n > 0:
+        return {"id": key, "problem": "missing",
+                "detail": "went in, never came out (neither kept nor rejected)" if n == 1
+                else f"went in {n} more times than it came out"}
+    return {"id": key, "problem": "duplicated or unexpected",
+            "detail": f"came out {-n} more time{'s' if n < -1 else ''} than it went in"}
+
+
+# -- many stages at once (the Beam side feeds this) ---------------------------------
+
+IN, KEPT, REJECTED = "in", "kept", "rejected"
+
+
+class Books:
+    """Tallies of several stages: ``roles`` says, for the elements of one
+    PCollection, which stages they count for and how ([(stage, role)],
+    role in/kept/rejected).  Rejected elements are ``Rejected`` values."""
+
+    def __init__(self, roles: Iterable[tuple[str, str]]):
+        self.roles = tuple(roles)
+
+    def empty(self) -> dict:
+        return {stage: Tally() for stage, _ in self.roles}
+
+    def add(self, tallies: dict, element) -> dict:
+        record = element.record if self.roles[0][1] == REJECTED else element
+        plain = None
+        for stage, role in self.roles:
+            tally = tallies[stage]
+            if role == IN:
+                tally.inputs += 1
+            elif role == KEPT:
+                tally.kept += 1
+            else:
+                tally.rejected += 1
+            if record is None:
+                if role == REJECTED:
+                    tally.unkeyed += 1
+                continue
+            keys, shares = terms(record, stage, plain)
+            if shares == 1:
+                plain = keys
+            tally.add(keys, shares, 1 if role == IN else -1)
+        return tallies
+
+
+def merge_all(parts: Iterable[dict]) -> dict:
+    out: dict = {}
+    for part in parts:
+        for stage, tally in part.items():
+            if stage in out:
+                out[stage].merge(tally)
+            else:
+                out[stage] = Tally().merge(tally)
+    return out
+
+
+def summaries(tallies: dict, stages: list[tuple[str, bool]]) -> dict:
+    """{stage: summary} in pipeline order; ``stages``: [(name, has an input)]."""
+    return {name: tallies.get(name, Tally()).summary(name, has_input=has_input)
+            for name, has_input in stages}
+
+
+# -- Beam ------------------------------------------------------------------------------
+
+def account(stages: list) -> beam.PCollection:
+    """The identity check of a pipeline: ``stages`` is [(name, input
+    PCollection or None, StageOutput)] in order; returns a PCollection of one
+    dict {stage: summary} (see ``Tally.summary``).
+
+    One combine per distinct PCollection: a stage's kept output that is the
+    next stage's input is read once for both.  Nothing is shuffled but a
+    few kilobytes of table per bundle."""
+    by_pcoll: dict[int, tuple] = {}
+    for name, inp, out in stages:
+        for pcoll, role in ((inp, IN), (out.kept, KEPT), (out.rejected, REJECTED)):
+            if pcoll is not None:
+                by_pcoll.setdefault(id(pcoll), (pcoll, []))[1].append((name, role))
+    parts = []
+    for pcoll, roles in by_pcoll.values():
+        if len({role == REJECTED for _, role in roles}) > 1:
+            raise ValueError(f"one PCollection is both records and rejections: {roles}")
+        label = " ".join(f"{name}:{role}" for name, role in roles)
+        parts.append(pcoll | f"Ledger {label}" >> beam.CombineGlobally(_BooksFn(roles)))
+    order = [(name, inp is not None) for name, inp, _ in stages]
+    return (parts | "Ledger parts" >> beam.Flatten()
+            | "Ledger" >> beam.CombineGlobally(_SummaryFn(order)))
+
+
+class _BooksFn(beam.CombineFn):
+    def __init__(self, roles):
+        self.books = Books(roles)
+
+    def create_accumulator(self):
+        return self.books.empty()
+
+    def add_input(self, tallies, element):
+        return self.books.add(tallies, element)
+
+    def merge_accumulators(self, accumulators):
+        return merge_all(accumulators)
+
+    def compact(self, tallies):
+        for tally in tallies.values():
+            tally.table.compact()
+        return tallies
+
+    def extract_output(self, tallies):
+        return tallies
+
+
+class _SummaryFn(beam.CombineFn):
+    def __init__(self, order):
+        self.order = order
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, acc, tallies):
+        return merge_all([acc, tallies])
+
+    def merge_accumulators(self, accumulators):
+        return merge_all(accumulators)
+
+    def extract_output(self, acc):
+        return summaries(acc, self.order)
