@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import math
 from fractions import Fraction
+from functools import lru_cache
 from typing import Iterable
 
 import apache_beam as beam
@@ -36,7 +37,6 @@ CELLS = 3 * PART
 SHOW = 20                   # ids named per stage in the report
 RECORD, SIBLINGS = 0, 1     # kinds of key: a record id, a parent's set of children
 _MAX_KEY = 62               # id bytes kept whole in the encoding
-_T = 0x5EED_1D5_CA1E_0F_C4115  # base of the child-index check (any value with distinct powers)
 
 
 # -- field helpers ---------------------------------------------------------
@@ -52,28 +52,21 @@ def inverse(n: int) -> int:
     return inv
 
 
-_powers: dict[int, int] = {}
+_sibling_weights: dict[tuple[int, int], int] = {}
 
 
-def _power(i: int) -> int:
-    v = _powers.get(i)
-    if v is None:
-        v = _powers[i] = pow(_T, i, P)
-    return v
-
-
-_means: dict[int, int] = {}
-
-
-def _sibling_term(child: int, siblings: int) -> int:
-    """T**child - (T**0 + ... + T**(k-1)) / k: sums to 0 over children
-    0..k-1 each once; over any other k indices below k it does not (exactly
-    while T**k < P, i.e. k <= 7: a number has one base-T form; beyond that
-    a collision would need a small-coefficient root of a fixed polynomial)."""
-    mean = _means.get(siblings)
-    if mean is None:
-        mean = _means[siblings] = sum(_power(j) for j in range(siblings)) * inverse(siblings) % P
-    return (_power(child) - mean) % P
+def sibling_weight(child: int, siblings: int) -> int:
+    """k * (k+1)**i - ((k+1)**0 + ... + (k+1)**(k-1)) for child i of k: the
+    weights of children 0..k-1, each once, sum to 0; those of any other k
+    children do not (k numbers below k+1 are the digits of one base-(k+1)
+    number), exactly while the sums stay below P (k up to 60).  Small
+    integers: no field multiplication per record."""
+    w = _sibling_weights.get((child, siblings))
+    if w is None:
+        base = siblings + 1
+        w = _sibling_weights[(child, siblings)] = \
+            siblings * base ** child - sum(base ** j for j in range(siblings))
+    return w
 
 
 def signed_fraction(w: int) -> Fraction:
@@ -110,19 +103,34 @@ def decode_key(data: bytes) -> tuple[int, str] | None:
         return None
 
 
-def prepare(data: bytes) -> tuple[int, int, int, int, int]:
-    """A key's (value, check value, three cell indices), computed once per
-    record even when it counts for two stages."""
-    d = hashlib.blake2b(data, digest_size=19).digest()
-    return (int.from_bytes(data, "big"), int.from_bytes(d[:16], "big"),
-            d[16] % PART, PART + d[17] % PART, 2 * PART + d[18] % PART)
+def prepare(data: bytes) -> tuple[int, int, int, int, int, int]:
+    """A key as a table entry of weight 1: (weight, value, check value,
+    three cell indices)."""
+    d = hashlib.blake2b(data, digest_size=16).digest()
+    check = int.from_bytes(d, "big")
+    return (1, int.from_bytes(data, "big"), check,
+            check % PART, PART + (check >> 8) % PART, 2 * PART + (check >> 16) % PART)
+
+
+@lru_cache(maxsize=4096)
+def _parent_entry(kind: int, key: str) -> tuple:
+    return prepare(encode_key(kind, key))  # siblings share their parent's (hence the cache)
+
+
+def weighted(kind: int, key: str, weight: int) -> tuple:
+    """The entry of ``key`` times ``weight`` (a small integer or a field element)."""
+    _, value, check, a, b, c = _parent_entry(kind, key)
+    if -(1 << 64) < weight < 1 << 64:
+        return (weight, value * weight, check * weight, a, b, c)
+    return (weight, value * weight % P, check * weight % P, a, b, c)
 
 
 # -- the table ------------------------------------------------------------------
 
 class Table:
-    """An IBLT of weighted keys.  ``add`` is cheap (no reduction for weights
-    of +-1); sums are reduced when the table is pickled or merged."""
+    """An IBLT of weighted keys.  ``add`` only adds or subtracts integers
+    (weights are folded into the entries); sums are reduced when the table
+    is pickled, merged or decoded."""
 
     __slots__ = ("count", "key", "check")
 
@@ -131,17 +139,18 @@ class Table:
         self.key = [0] * CELLS
         self.check = [0] * CELLS
 
-    def add(self, prepared: tuple, weight: int = 1) -> None:
-        """Add ``weight`` times a key; ``weight`` is +-1 or a field element."""
-        value, check, a, b, c = prepared
-        if weight == -1:
-            value, check = -value, -check
-        elif weight != 1:
-            value, check = value * weight % P, check * weight % P
+    def add(self, entry: tuple, sign: int = 1) -> None:
+        """Add (sign 1) or subtract (-1) an entry of ``prepare``/``weighted``."""
+        weight, value, check, a, b, c = entry
         count, key, chk = self.count, self.key, self.check
-        count[a] += weight; count[b] += weight; count[c] += weight  # noqa: E702 (hot path)
-        key[a] += value; key[b] += value; key[c] += value  # noqa: E702
-        chk[a] += check; chk[b] += check; chk[c] += check  # noqa: E702
+        if sign > 0:
+            count[a] += weight; count[b] += weight; count[c] += weight  # noqa: E702 (hot path)
+            key[a] += value; key[b] += value; key[c] += value  # noqa: E702
+            chk[a] += check; chk[b] += check; chk[c] += check  # noqa: E702
+        else:
+            count[a] -= weight; count[b] -= weight; count[c] -= weight  # noqa: E702
+            key[a] -= value; key[b] -= value; key[c] -= value  # noqa: E702
+            chk[a] -= check; chk[b] -= check; chk[c] -= check  # noqa: E702
 
     def merge(self, other: "Table") -> "Table":
         for mine, theirs in ((self.count, other.count), (self.key, other.key), (self.check, other.check)):
@@ -181,16 +190,16 @@ class Table:
             data = _value_bytes(t.key[i] * inverse(w) % P)
             if data is None:
                 continue
-            prepared = prepare(data)
-            if i not in prepared[2:] or prepared[1] * w % P != t.check[i]:
+            entry = prepare(data)
+            if i not in entry[3:] or entry[2] * w % P != t.check[i]:
                 continue  # several keys share this cell
             key = decode_key(data)
             if key is None:
                 continue
             found.append((key[0], key[1], w))
-            t.add(prepared, P - w)
+            t.add((w, entry[1] * w % P, entry[2] * w % P) + entry[3:], -1)
             t.compact()
-            queue.extend(prepared[2:])
+            queue.extend(entry[3:])
         left = sum(1 for i in range(CELLS) if t.count[i] or t.key[i] or t.check[i])
         # Each key sits in three cells: at least a third as many keys as cells left.
         return found, -(-left // 3)
@@ -208,31 +217,35 @@ def _value_bytes(value: int) -> bytes | None:
 _one = (1, 1)
 
 
-def terms(record: Record, stage: str, plain: list | None = None) -> tuple[list[tuple], int]:
+def terms(record: Record, stage: str, plain: tuple | None = None) -> tuple[list[tuple], int]:
     """What ``record`` adds to ``stage``'s table when it goes in (subtracted
-    when it comes out): [(prepared key, weight)], and the product of the
-    sibling counts of its marks (1 for a record the stage did not make).
-    ``plain``: the record's own prepared key, when already computed.
+    when it comes out): [table entries], and the product of the sibling
+    counts of its marks (1 for a record the stage did not make).
+    ``plain``: the record's own entry, when already computed.
 
     A record the stage made from parent P with k siblings counts 1/k of P;
     marks left by the same stage in an earlier run nest (1/(k0*k1) of the
     first parent), so such a record that passes through unchanged cancels
     itself, and its own children still add up to it."""
-    marks = created_chain(record, stage)
+    marks = created_chain(record, stage) if record.origin else None
     if not marks:
-        return plain or [(prepare(encode_key(RECORD, str(record.id))), 1)], 1
+        return [plain or prepare(encode_key(RECORD, str(record.id)))], 1
     shares = 1
     for m in marks:
         shares *= m.siblings
-    out = [(prepare(encode_key(RECORD, marks[0].parent)), inverse(shares))]
+    out = [_weighted_parent(marks[0].parent, shares)]
     scale = 1
     for m in reversed(marks):
-        if m.child is not None:
-            term = _sibling_term(m.child, m.siblings) * scale % P
-            if term:
-                out.append((prepare(encode_key(SIBLINGS, m.parent)), term))
+        if m.child is not None and m.siblings > 1:
+            term = sibling_weight(m.child, m.siblings)
+            out.append(weighted(SIBLINGS, m.parent, term if scale == 1 else term * scale % P))
         scale = scale * inverse(m.siblings) % P
     return out, shares
+
+
+@lru_cache(maxsize=4096)
+def _weighted_parent(parent: str, shares: int) -> tuple:
+    return weighted(RECORD, parent, inverse(shares))
 
 
 # -- one stage's tally ---------------------------------------------------------------
@@ -249,10 +262,10 @@ class Tally:
         self.inputs = self.kept = self.rejected = self.unkeyed = 0
         self.shares: dict[int, int] = {}
 
-    def add(self, keys: list[tuple], shares: int, sign: int) -> None:
+    def add(self, entries: list[tuple], shares: int, sign: int) -> None:
         """Count ``terms`` of a record going in (sign +1) or out (-1)."""
-        for prepared, weight in keys:
-            self.table.add(prepared, weight if sign > 0 else (-1 if weight == 1 else P - weight))
+        for entry in entries:
+            self.table.add(entry, sign)
         if shares != 1:
             self.shares[shares] = self.shares.get(shares, 0) - sign
 
@@ -339,13 +352,14 @@ class Books:
 
     def __init__(self, roles: Iterable[tuple[str, str]]):
         self.roles = tuple(roles)
+        self.rejections = self.roles[0][1] == REJECTED
 
     def empty(self) -> dict:
         return {stage: Tally() for stage, _ in self.roles}
 
     def add(self, tallies: dict, element) -> dict:
-        record = element.record if self.roles[0][1] == REJECTED else element
-        plain = None
+        record = element.record if self.rejections else element
+        plain = None  # the record's own entry: the same for every stage that did not make it
         for stage, role in self.roles:
             tally = tallies[stage]
             if role == IN:
@@ -354,14 +368,15 @@ class Books:
                 tally.kept += 1
             else:
                 tally.rejected += 1
-            if record is None:
-                if role == REJECTED:
+                if record is None:
                     tally.unkeyed += 1
-                continue
-            keys, shares = terms(record, stage, plain)
+                    continue
+            entries, shares = terms(record, stage, plain)
             if shares == 1:
-                plain = keys
-            tally.add(keys, shares, 1 if role == IN else -1)
+                plain = entries[0]
+                tally.table.add(plain, 1 if role == IN else -1)
+            else:
+                tally.add(entries, shares, 1 if role == IN else -1)
         return tallies
 
 
@@ -389,9 +404,10 @@ def account(stages: list) -> beam.PCollection:
     PCollection or None, StageOutput)] in order; returns a PCollection of one
     dict {stage: summary} (see ``Tally.summary``).
 
-    One combine per distinct PCollection: a stage's kept output that is the
-    next stage's input is read once for both.  Nothing is shuffled but a
-    few kilobytes of table per bundle."""
+    Each distinct PCollection is read once (a stage's kept output is also
+    the next stage's input) by a DoFn that tallies a bundle and emits the
+    tallies when it ends; they are merged by one combine.  Nothing is
+    shuffled but a few kilobytes of table per bundle."""
     by_pcoll: dict[int, tuple] = {}
     for name, inp, out in stages:
         for pcoll, role in ((inp, IN), (out.kept, KEPT), (out.rejected, REJECTED)):
@@ -402,32 +418,30 @@ def account(stages: list) -> beam.PCollection:
         if len({role == REJECTED for _, role in roles}) > 1:
             raise ValueError(f"one PCollection is both records and rejections: {roles}")
         label = " ".join(f"{name}:{role}" for name, role in roles)
-        parts.append(pcoll | f"Ledger {label}" >> beam.CombineGlobally(_BooksFn(roles)))
+        parts.append(pcoll | f"Ledger {label}" >> beam.ParDo(_BooksDoFn(roles)))
     order = [(name, inp is not None) for name, inp, _ in stages]
     return (parts | "Ledger parts" >> beam.Flatten()
             | "Ledger" >> beam.CombineGlobally(_SummaryFn(order)))
 
 
-class _BooksFn(beam.CombineFn):
+class _BooksDoFn(beam.DoFn):
+    """Tallies of one bundle, emitted when it ends: cheaper per record than
+    a CombineGlobally (no key added, no lifted combine), same result, as the
+    tallies merge in any order."""
+
     def __init__(self, roles):
         self.books = Books(roles)
 
-    def create_accumulator(self):
-        return self.books.empty()
+    def start_bundle(self):
+        self.tallies = self.books.empty()
 
-    def add_input(self, tallies, element):
-        return self.books.add(tallies, element)
+    def process(self, element):
+        self.books.add(self.tallies, element)
 
-    def merge_accumulators(self, accumulators):
-        return merge_all(accumulators)
-
-    def compact(self, tallies):
-        for tally in tallies.values():
-            tally.table.compact()
-        return tallies
-
-    def extract_output(self, tallies):
-        return tallies
+    def finish_bundle(self):
+        from apache_beam.transforms.window import GlobalWindow
+        from apache_beam.utils.windowed_value import WindowedValue
+        yield WindowedValue(self.tallies, GlobalWindow().max_timestamp(), (GlobalWindow(),))
 
 
 class _SummaryFn(beam.CombineFn):
