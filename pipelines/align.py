@@ -2,29 +2,12 @@
 link, and an alignment-coverage score on each record)."""
 from __future__ import annotations
 
+from xlaug.pipelines.align_args import align_options
+
 HELP = "word-align a parallel corpus with a multilingual encoder (SimAlign methods, batched)"
-ACCEPTS_BEAM_ARGS = True
+OPTIONS = align_options("align", required=True, old={"align-long-input": ("long-input",)})
 
 
-def add_stage_arguments(parser) -> None:
-    from xlaug.pipelines.align_args import add_align_arguments
-    add_align_arguments(parser)
-
-
-def add_arguments(parser) -> None:
-    from xlaug.pipelines import common
-    common.add_input_arguments(parser)
-    common.add_output_arguments(parser)
-    common.add_runner_arguments(parser)
-    add_stage_arguments(parser)
-
-
-def build_stages(args) -> list:
-    from xlaug.pipelines.align_args import align_stage_from_args
-    return [align_stage_from_args(args)]
-
-
-def main(args) -> int:
-    from xlaug.pipelines.common import run_pipeline
-    report = run_pipeline(args, build_stages(args), command="align")
-    return 0 if report["identity_ok"] else 1
+def build_stages(o) -> list:
+    from xlaug.pipelines.align_args import align_stage
+    return [align_stage(o)]

@@ -5,53 +5,36 @@
                  output="out", max_ratio=2.0, overwrite=True)
     report["kept"], report["rejected_by_reason"]
 
-Keyword names are the command-line options with dashes as underscores;
-``True`` turns a flag on, a list repeats an option (``step=[...]``), and
-``beam_args`` passes Beam pipeline options through.  To compose stages in a
-Beam pipeline of your own, use the transforms directly (``ReadCorpus``,
+Keywords are the command's options with dashes as underscores, as Python
+values (``max_ratio=2.0``, ``overwrite=True``, ``step=[...]``), checked by the
+same declarations as the command line and YAML; ``config="run.yaml"`` reads a
+config file under them, and ``beam_args=[...]`` passes Beam pipeline options.
+``run`` and the ``xlaug`` command both call ``run_stages``.  To compose stages
+in a Beam pipeline of your own, use the transforms directly (``ReadCorpus``,
 ``ApplyStep(step)``, ...): see the docs of each stage.
 """
 from __future__ import annotations
 
-
-def to_argv(options: dict) -> list[str]:
-    argv = []
-    for key, value in options.items():
-        flag = "--" + key.replace("_", "-")
-        if value is None or value is False:
-            continue
-        if value is True:
-            argv.append(flag)
-        elif isinstance(value, (list, tuple)):
-            for v in value:
-                argv += [flag, str(v)]
-        else:
-            argv += [flag, str(value)]
-    return argv
+import argparse
 
 
-def parse(command: str, **options):
-    """The argparse namespace that ``xlaug run COMMAND`` would build."""
-    from xlaug.pipelines.cli import CliError, build_parser
-
-    beam_args = list(options.pop("beam_args", []) or [])
-    parser = build_parser()
-    argv = ["run", command] + to_argv(options)
-    args, extra = parser.parse_known_args(argv)
-    if getattr(args, "command", None) != command or not hasattr(args, "_module"):
-        raise CliError(f"unknown command {command!r}")
-    if extra:
-        raise CliError(f"unknown option(s) for {command}: {' '.join(extra)}")
-    args.beam_args = beam_args
-    return args
+def parse(command: str, *, config: str | None = None, beam_args=(), **options) -> argparse.Namespace:
+    """The checked options of ``xlaug run COMMAND`` (defaults filled in)."""
+    from xlaug.pipelines.cli import resolve_options
+    ns = resolve_options("run", command, keywords=options, config=config, extra=list(beam_args or ()))
+    ns.config = config
+    return ns
 
 
-def run(command: str, **options) -> dict:
-    """Run ``xlaug run COMMAND`` with these options; returns the report dict."""
+def run_stages(command: str, options: argparse.Namespace) -> dict:
+    """Build ``command``'s stages from checked options (models and files
+    checked before any work), run them with ``run_pipeline``; the report dict."""
+    from xlaug.pipelines.cli import command_module
     from xlaug.pipelines.common import run_pipeline
+    stages = command_module("run", command).build_stages(options)
+    return run_pipeline(options, stages, command=command)
 
-    args = parse(command, **options)
-    module = args._module
-    if hasattr(module, "check_arguments"):
-        module.check_arguments(args)
-    return run_pipeline(args, module.build_stages(args), command=command)
+
+def run(command: str, *, config: str | None = None, beam_args=(), **options) -> dict:
+    """Run ``xlaug run COMMAND`` with these options; returns the report dict."""
+    return run_stages(command, parse(command, config=config, beam_args=beam_args, **options))

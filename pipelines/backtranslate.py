@@ -4,7 +4,7 @@ Beam, torch and transformers are imported inside functions (``xlaug --help`` sta
 """
 from __future__ import annotations
 
-import argparse
+from xlaug.pipelines.options import Option, choice, device, integer, lang_code, number, text
 
 HELP = "back-translate text with a Hugging Face seq2seq model (Marian, NLLB, M2M100, T5)"
 DESCRIPTION = (
@@ -13,93 +13,94 @@ DESCRIPTION = (
     "length-bucketed batches. src stays the human side, tgt is generated: to train MT on "
     "the result, use tgt as the source side. Optional round trip (--round-trip-model) "
     "adds rt_bleu and rt_chrf scores.")
-ACCEPTS_BEAM_ARGS = True
+
+MODEL_GROUP, BATCH_GROUP, DECODING_GROUP = "model", "batching", "decoding"
 
 
-def add_model_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of this command alone (input/output/runner options come from common)."""
-    g = p.add_argument_group("model")
-    g.add_argument("--model", required=True, help="hub id or local directory of a seq2seq model")
-    g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    g.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
-                   help="weights dtype on GPU (CPU always runs float32)")
-    g.add_argument("--threads", type=int, default=1, help="torch CPU threads per worker")
-    g.add_argument("--src-code", help="the model's own source language code (e.g. eng_Latn); "
-                                      "default: mapped from --src-lang")
-    g.add_argument("--tgt-code", help="the model's own target language code (e.g. deu_Latn)")
-    g.add_argument("--prefix", help="task prefix for T5-type models (default: 'translate X to Y: ')")
-    g.add_argument("--round-trip-model", help="model for the way back (tgt -> src); adds rt_bleu, rt_chrf")
-    g.add_argument("--large-model", action="store_true",
-                   help="load one model per machine shared by worker processes (Beam large_model)")
-    b = p.add_argument_group("batching")
-    b.add_argument("--batch-tokens", type=int, default=4096,
-                   help="padded source tokens x hypotheses per generate call")
-    b.add_argument("--max-batch-size", type=int, default=64, help="most inputs per generate call")
-    b.add_argument("--no-bucketing", action="store_true",
-                   help="batch in arrival order without sorting by length (for comparison only)")
-    b.add_argument("--long-input", default="split", choices=["split", "reject"],
-                   help="inputs over the model limit: split on sentence boundaries, or reject too_long")
-    b.add_argument("--max-input-tokens", type=int, help="input limit (default: the model's)")
-    d = p.add_argument_group("decoding")
-    d.add_argument("--decoding", default="beam", choices=["beam", "greedy", "sample"])
-    d.add_argument("--num-beams", type=int, default=4)
-    d.add_argument("--top-k", type=int, default=0, help="sample: keep the k most likely tokens (0 = all)")
-    d.add_argument("--top-p", type=float, default=1.0, help="sample: nucleus probability mass")
-    d.add_argument("--temperature", type=float, default=1.0)
-    d.add_argument("--n", type=int, default=1, help="hypotheses per input, one output record each")
-    d.add_argument("--max-new-tokens", type=int, default=256)
-    if not any(a.dest == "seed" for a in p._actions):
-        d.add_argument("--seed", type=int, default=0, help="seed for sampling")
+def translate_options(*, required: bool) -> tuple:
+    """The translation stage's options (also under ``run project --translate-model``)."""
+    return (
+        Option("translate-model", required=required, metavar="MODEL", old=("model",), group=MODEL_GROUP,
+               help="seq2seq translation model: hub id or local directory"),
+        Option("round-trip-model", metavar="MODEL", group=MODEL_GROUP,
+               help="model for the way back (tgt -> src); adds rt_bleu, rt_chrf"),
+        Option("src-code", lang_code, group=MODEL_GROUP,
+               help="the model's own source language code (e.g. eng_Latn); default: mapped from --src-lang"),
+        Option("tgt-code", lang_code, group=MODEL_GROUP,
+               help="the model's own target language code (e.g. deu_Latn)"),
+        Option("prefix", text, group=MODEL_GROUP,
+               help="task prefix for T5-type models (default: 'translate X to Y: ')"),
+        Option("large-model", flag=True, group=MODEL_GROUP,
+               help="load one model per machine shared by worker processes (Beam large_model)"),
+        Option("batch-tokens", integer(min=1), 4096, group=BATCH_GROUP,
+               help="padded source tokens x hypotheses per generate call"),
+        Option("translate-batch-size", integer(min=1), 64, old=("max-batch-size",), group=BATCH_GROUP,
+               help="most inputs per generate call"),
+        Option("no-bucketing", flag=True, group=BATCH_GROUP,
+               help="batch in arrival order without sorting by length (for comparison only)"),
+        Option("long-input", choice("split", "reject"), "split", group=BATCH_GROUP,
+               help="inputs over the model limit: split on sentence boundaries, or reject too_long"),
+        Option("max-input-tokens", integer(min=1), group=BATCH_GROUP, help="input limit (default: the model's)"),
+        Option("decoding", choice("beam", "greedy", "sample"), "beam", group=DECODING_GROUP),
+        Option("num-beams", integer(min=1), 4, group=DECODING_GROUP),
+        Option("top-k", integer(min=0), 0, group=DECODING_GROUP,
+               help="sample: keep the k most likely tokens (0 = all)"),
+        Option("top-p", number(min=0.0, max=1.0, min_open=True), 1.0, group=DECODING_GROUP,
+               help="sample: nucleus probability mass"),
+        Option("temperature", number(min=0.0, min_open=True), 1.0, group=DECODING_GROUP),
+        Option("n", integer(min=1), 1, group=DECODING_GROUP, help="hypotheses per input, one output record each"),
+        Option("max-new-tokens", integer(min=1), 256, group=DECODING_GROUP),
+    )
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    from xlaug.pipelines import common
-    common.add_input_arguments(p)
-    common.add_output_arguments(p)
-    common.add_runner_arguments(p)
-    add_model_arguments(p)
+# Device, dtype and threads of the translation (and tagger) models.
+RUNTIME_OPTIONS = (
+    Option("device", device, "auto", group=MODEL_GROUP, help="auto | cpu | cuda | cuda:N"),
+    Option("dtype", choice("float32", "float16", "bfloat16"), "float32", group=MODEL_GROUP,
+           help="weights dtype on GPU (CPU always runs float32)"),
+    Option("threads", integer(min=1), 1, group=MODEL_GROUP, help="torch CPU threads per worker"),
+)
+
+OPTIONS = translate_options(required=True) + RUNTIME_OPTIONS
 
 
-add_stage_arguments = add_model_arguments  # for run chain --step "backtranslate ..."
-
-
-def decoding_from_args(args):
-    from xlaug.pipelines.cli import CliError
+def decoding(o):
+    from xlaug.transforms.errors import UsageError
     from xlaug.transforms.seq2seq import Decoding
     try:
-        return Decoding(mode=args.decoding, num_beams=args.num_beams, n=args.n, top_k=args.top_k,
-                        top_p=args.top_p, temperature=args.temperature, seed=getattr(args, "seed", 0) or 0,
-                        max_new_tokens=args.max_new_tokens)
+        return Decoding(mode=o.decoding, num_beams=o.num_beams, n=o.n, top_k=o.top_k, top_p=o.top_p,
+                        temperature=o.temperature, seed=o.seed, max_new_tokens=o.max_new_tokens)
     except ValueError as e:
-        raise CliError(f"decoding options: {e}") from None
+        raise UsageError(f"decoding options: {e}") from None
 
 
-def check_args(args) -> None:
-    """User errors found before any pipeline starts, each as one line."""
-    from xlaug.pipelines.cli import CliError
-    from xlaug.transforms.models import require_model
-    decoding_from_args(args)
-    for opt in ("batch_tokens", "max_batch_size", "threads"):
-        if getattr(args, opt) is not None and getattr(args, opt) < 1:
-            raise CliError(f"--{opt.replace('_', '-')} must be at least 1")
-    for opt, name in (("--model", args.model), ("--round-trip-model", args.round_trip_model)):
-        if name:
-            require_model(name, opt)
+def check_translation(o) -> None:
+    """Before any work, from config.json and tokenizer files only: each model is
+    a seq2seq model, and has a code for each language (NLLB/M2M) or a prefix (T5)."""
+    from xlaug.transforms.errors import UsageError
+    from xlaug.transforms.models import ModelLoadError, check_model
+    from xlaug.transforms.seq2seq import Translator
+    decoding(o)
+    src, tgt = o.src_code or o.src_lang, o.tgt_code or o.tgt_lang
+    for option, name, langs in (("--translate-model", o.translate_model, (src, tgt)),
+                                ("--round-trip-model", o.round_trip_model, (tgt, src))):
+        if not name:
+            continue
+        check_model(name, option, kind="seq2seq")
+        try:
+            Translator(name, src_lang=langs[0], tgt_lang=langs[1],
+                       prefix=o.prefix if option == "--translate-model" else None).load_tokenizer()
+        except ModelLoadError as e:
+            raise UsageError(f"{option}: {e}") from None
 
 
-def build_stages(args) -> list:
+def build_stages(o) -> list:
     from xlaug.transforms.backtranslate import BackTranslate
-    check_args(args)
+    check_translation(o)
     return [BackTranslate(
-        args.model, getattr(args, "src_lang", None), getattr(args, "tgt_lang", None),
-        decoding=decoding_from_args(args), round_trip_model=args.round_trip_model,
-        long_input=args.long_input, device=args.device, dtype=args.dtype, threads=args.threads,
-        batch_tokens=args.batch_tokens, max_batch_size=args.max_batch_size,
-        bucketing=not args.no_bucketing, src_code=args.src_code, tgt_code=args.tgt_code,
-        prefix=args.prefix, max_input_tokens=args.max_input_tokens, large_model=args.large_model)]
-
-
-def main(args) -> int:
-    from xlaug.pipelines.common import run_pipeline
-    stages = build_stages(args)
-    return 0 if run_pipeline(args, stages, command="backtranslate")["identity_ok"] else 1
+        o.translate_model, o.src_lang, o.tgt_lang,
+        decoding=decoding(o), round_trip_model=o.round_trip_model,
+        long_input=o.long_input, device=o.device, dtype=o.dtype, threads=o.threads,
+        batch_tokens=o.batch_tokens, max_batch_size=o.translate_batch_size,
+        bucketing=not o.no_bucketing, src_code=o.src_code, tgt_code=o.tgt_code,
+        prefix=o.prefix, max_input_tokens=o.max_input_tokens, large_model=o.large_model)]

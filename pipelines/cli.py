@@ -1,8 +1,16 @@
-"""The ``xlaug`` command line.
+"""The ``xlaug`` command line: a thin layer over the library.
 
-Each command lives in its own module with ``HELP``, ``add_arguments(parser)``
-and ``main(args) -> int``.  Those modules import Beam, torch and the models
-inside ``main`` only, so ``xlaug --help`` answers in a fraction of a second.
+Each command module declares ``OPTIONS`` (a tuple of ``options.Option``) and,
+for ``run`` commands, ``build_stages(options)``; ``eval`` and ``dict``
+commands have ``main(options) -> int``.  Every ``run`` command goes through
+``api.run_stages``, the same function the Python API calls.  Those modules
+import Beam, torch and the models inside functions only, so ``xlaug --help``
+answers in a fraction of a second.
+
+Options reach a command from the command line, a ``--config`` YAML file or
+Python keywords, all converted and checked by the same declarations.  Words
+of the command line that are no xlaug option must be Beam pipeline options
+(``run`` commands pass them to Beam), else the run stops with one line.
 """
 from __future__ import annotations
 
@@ -35,8 +43,32 @@ GROUPS = {
 CliError = UsageError
 
 
+def warn(message: str) -> None:
+    print(f"xlaug: warning: {message}", file=sys.stderr)
+
+
+def command_module(group: str, command: str):
+    key = (group, command)
+    if key not in COMMANDS:
+        raise UsageError(f"unknown command 'xlaug {group} {command}' (known: "
+                         f"{', '.join(c for g, c in COMMANDS if g == group) or 'none'})")
+    return importlib.import_module(COMMANDS[key])
+
+
+def command_options(group: str, command: str) -> tuple:
+    """Every option of ``xlaug GROUP COMMAND``, each declared once."""
+    from xlaug.pipelines.options import by_dest
+    own = tuple(command_module(group, command).OPTIONS)
+    if group == "run":
+        from xlaug.pipelines.common import SHARED_OPTIONS
+        own = tuple(SHARED_OPTIONS) + own
+    by_dest(own)  # a name declared twice is a bug, caught by the tests
+    return own
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from xlaug.pipelines.options import Parser, add_to_parser
+    parser = Parser(
         prog="xlaug",
         description="Synthetic data for cross-lingual NLP on Apache Beam: back-translation, "
                     "annotation projection, code-switching and quality filtering.")
@@ -45,62 +77,124 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in GROUPS.items():
         gp = groups.add_parser(name, help=help_text, description=help_text)
         group_parsers[name] = gp.add_subparsers(dest="command", metavar="COMMAND")
-    for (group, command), module_name in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name == module_name:
-                continue  # command not built in this version
-            raise
+    for (group, command) in COMMANDS:
+        module = command_module(group, command)
         sub = group_parsers[group].add_parser(
             command, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-        module.add_arguments(sub)
-        sub.set_defaults(_module=module)
+            formatter_class=argparse.RawDescriptionHelpFormatter)
+        add_to_parser(sub, command_options(group, command))
     return parser
 
 
-def apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> None:
-    """``--config FILE``: YAML keys become option defaults; the command line wins."""
-    if "--config" not in argv and not any(a.startswith("--config=") for a in argv):
-        return
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--config")
-    known, _ = pre.parse_known_args(argv)
-    from xlaug.pipelines.config import load_config
-    ns, _ = parser.parse_known_args(argv)
-    sub = _subparser(parser, ns)
-    if sub is None:
-        raise CliError("--config needs a command, e.g. xlaug run filter --config FILE")
-    sub.set_defaults(**load_config(known.config, sub))
+def resolve_options(group: str, command: str, *, argv_values: dict | None = None,
+                    keywords: dict | None = None, config: str | None = None,
+                    extra: list | tuple = ()) -> argparse.Namespace:
+    """The options of one command from the command line (``argv_values``:
+    what argparse found), Python ``keywords`` and a ``config`` YAML file;
+    defaults < config file < command line or keywords.  ``extra``: the words
+    that are no xlaug option, kept as Beam options (run commands) or refused."""
+    from xlaug.pipelines.options import given_in_mapping, load_config, resolve
+    options = command_options(group, command)
+    layers = []
+    if config:
+        data = load_config(config)
+        values = given_in_mapping(data, options, f"{config}: ", warn)
+        if "config" in values:
+            raise UsageError(f"{config}: a config file cannot name another config file")
+        layers.append((values, f"{config}: "))
+    if keywords:
+        layers.append((given_in_mapping(keywords, options, "", warn, keywords=True), ""))
+    if argv_values:
+        layers.append((argv_values, ""))
+    ns = resolve(options, layers)
+    ns.beam_args = beam_args(extra, options) if group == "run" else _no_extra(extra, options)
+    if group == "run":
+        from xlaug.pipelines.common import check_languages
+        check_languages(ns.src_lang, ns.tgt_lang)
+    return ns
 
 
-def _subparser(parser, ns):
-    group = getattr(ns, "group", None)
-    command = getattr(ns, "command", None)
-    for action in parser._subparsers._group_actions:
-        gp = action.choices.get(group) if group else None
-        if gp is None:
-            return None
-        for a2 in gp._subparsers._group_actions:
-            return a2.choices.get(command)
-    return None
+def _no_extra(extra, options) -> list:
+    if extra:
+        from xlaug.pipelines.options import suggest
+        flags = [w for w in extra if w.startswith("-")] or list(extra)
+        raise UsageError(f"unknown option(s) {' '.join(flags)}"
+                         + suggest(flags[0].split("=")[0], ["--" + o.name for o in options]))
+    return []
+
+
+def beam_args(extra, options) -> list[str]:
+    """``extra`` when every word is a Beam pipeline option (with its value);
+    otherwise one line naming the first unknown option."""
+    extra = list(extra)
+    if not extra:
+        return []
+    from xlaug.pipelines.options import suggest
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    class _Found(Exception):
+        pass
+
+    parsers = []
+
+    def grab(parser):  # Beam's own parser with every pipeline option; stop before it parses
+        parsers.append(parser)
+        raise _Found
+
+    try:
+        PipelineOptions([]).get_all_options(add_extra_args_fn=grab)
+    except _Found:
+        pass
+    beam_parser = parsers[0]
+    beam_parser.exit_on_error = False  # a bad value: ArgumentError, not usage text and exit
+    try:
+        _, unknown = beam_parser.parse_known_args(extra)
+    except argparse.ArgumentError as e:
+        raise UsageError(f"Beam pipeline option: {e}") from None
+    if unknown:
+        flags = [w for w in unknown if w.startswith("-")]
+        if not flags:
+            raise UsageError(f"unexpected argument(s): {' '.join(unknown)}")
+        raise UsageError(f"unknown option(s) {' '.join(flags)}: neither an xlaug option nor a Beam "
+                         "pipeline option" + suggest(flags[0].split("=")[0], ["--" + o.name for o in options]))
+    return extra
+
+
+def parse_args(argv: list[str]) -> tuple[str, str, argparse.Namespace] | None:
+    """(group, command, options) of a command line, every value converted and
+    checked; None when no command is named.  Raises UsageError."""
+    from xlaug.pipelines.options import given_on_command_line
+    parser = build_parser()
+    ns, extra = parser.parse_known_args(argv)
+    group, command = getattr(ns, "group", None), getattr(ns, "command", None)
+    if not group or not command:
+        if extra:
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+        return None
+    values = given_on_command_line(ns, command_options(group, command), warn)
+    config = values.pop("config", None)
+    options = resolve_options(group, command, argv_values=values, config=config, extra=extra)
+    options.config = config
+    return group, command, options
+
+
+def exit_status(report: dict) -> int:
+    return 0 if report.get("identity_ok") else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
     try:
-        apply_config(parser, argv)
-        args, extra = parser.parse_known_args(argv)
-        if not hasattr(args, "_module"):
-            parser.print_help()
+        parsed = parse_args(argv)
+        if parsed is None:
+            build_parser().print_help()
             return 2
-        args.beam_args = extra
-        if extra and not getattr(args._module, "ACCEPTS_BEAM_ARGS", False):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        return int(args._module.main(args) or 0)
-    except CliError as e:
+        group, command, options = parsed
+        if group == "run":
+            from xlaug.pipelines.api import run_stages
+            return exit_status(run_stages(command, options))
+        return int(command_module(group, command).main(options) or 0)
+    except UsageError as e:
         print(f"xlaug: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,8 +1,11 @@
 """``xlaug run codeswitch``: code-switched text from aligned pairs (ALM) or a lexicon.
 
-Light at import time: Beam, torch and simalign load inside build_stages/main.
+Light at import time: Beam, torch and the aligner load inside build_stages.
 """
 from __future__ import annotations
+
+from xlaug.pipelines.align_args import align_options
+from xlaug.pipelines.options import Option, choice, integer, number, text
 
 HELP = "code-switch text: ALM phrase swapping of aligned pairs, or dictionary replacement"
 DESCRIPTION = (
@@ -11,104 +14,69 @@ DESCRIPTION = (
     "--mode lexicon replaces words of monolingual sentences with lexicon translations. "
     "Output tgt_tokens is the mixed sentence, token_langs its per-token languages, tgt_lang "
     "'MATRIX-EMBEDDED' (e.g. en-de); scores cmi, switch_points, alpha.")
-ACCEPTS_BEAM_ARGS = True
+
+GROUP = "code-switching"
+OPTIONS = (
+    Option("mode", choice("alm", "lexicon"), "alm", group=GROUP,
+           help="alm: swap aligned phrases of parallel pairs; lexicon: dictionary replacement"),
+    Option("alpha", number(min=0.0, max=1.0, min_open=True, max_open=True), 0.3, group=GROUP,
+           help="alm: asked share of output tokens from the embedded (non-matrix) language"),
+    Option("max-phrase-len", integer(min=1), 3, group=GROUP, help="alm: longest phrase swapped, in words (each side)"),
+    Option("max-swaps", integer(min=1), 8, group=GROUP, help="alm: most phrases swapped per sentence"),
+    Option("matrix", choice("src", "tgt"), "src", group=GROUP,
+           help="alm: the side whose sentence is the frame; phrases of the other side are inserted"),
+    Option("extend-unaligned", flag=True, group=GROUP,
+           help="alm: also use phrase pairs grown over unaligned boundary words"),
+    Option("samples", integer(min=1), 1, group=GROUP, help="code-switched sentences per input (distinct)"),
+    Option("lexicon", metavar="FILE|NAME", group=GROUP,
+           help="lexicon: file (tab/space columns, MUSE) or shipped name, e.g. en-de"),
+    Option("prob", number(min=0.0, max=1.0, min_open=True), 0.3, group=GROUP,
+           help="lexicon: replacement probability per match"),
+    Option("stopwords", metavar="en|FILE|W1,W2", group=GROUP,
+           help="lexicon: words never replaced: 'en', a file (one a line) or w1,w2,..."),
+    Option("exclude-tags", text, "", group=GROUP,
+           help="lexicon: labels (e.g. POS tags DET,ADP) whose words are never replaced"),
+    Option("choice", choice("weight", "uniform"), "weight", group=GROUP,
+           help="lexicon: pick among translations by weight (when the lexicon has one) or uniformly"),
+    Option("keep-entities", flag=True, group=GROUP, help="lexicon: never replace words inside entities"),
+) + align_options("align")  # alm: encoder to align pairs that have no links (else rejected)
 
 
-def _add(p, *flags, **kw):
-    """Add an option unless a shared helper already did (e.g. --seed)."""
-    if not any(f in p._option_string_actions for f in flags):
-        p.add_argument(*flags, **kw)
+def check_lexicon(o) -> None:
+    """The lexicon reads, and translates from the run's source language into its target."""
+    from xlaug.dictionaries import LexiconError, load_lexicon
+    from xlaug.transforms.errors import UsageError
+    from xlaug.transforms.langcodes import to_iso1
+    from xlaug.transforms.lexicon_replace import load_stopwords
+    if not o.lexicon:
+        raise UsageError("--mode lexicon needs --lexicon FILE|NAME")
+    try:
+        lex = load_lexicon(o.lexicon)  # fail now, with file:line, not on a worker
+        load_stopwords(o.stopwords)
+    except (LexiconError, ValueError) as e:
+        raise UsageError(str(e)) from None
+    for option, run_lang, lex_lang, side in (("--src-lang", o.src_lang, lex.src_lang, "from"),
+                                             ("--tgt-lang", o.tgt_lang, lex.tgt_lang, "into")):
+        if run_lang and lex_lang and to_iso1(run_lang) != to_iso1(lex_lang):
+            raise UsageError(f"--lexicon {o.lexicon}: translates {lex.src_lang}->{lex.tgt_lang}, "
+                             f"but {option} is {run_lang} (the lexicon must translate {side} it)")
 
 
-def add_arguments(p) -> None:
-    from xlaug.pipelines import common
-    common.add_input_arguments(p)
-    common.add_output_arguments(p)  # brings --seed
-    common.add_runner_arguments(p)
-    add_stage_arguments(p)
-
-
-def add_stage_arguments(p) -> None:
-    """The options of this stage alone (``run chain --step "codeswitch ..."``);
-    --seed is shared with the other stages."""
-    g = p.add_argument_group("code-switching")
-    _add(g, "--mode", choices=["alm", "lexicon"], default="alm",
-         help="alm: swap aligned phrases of parallel pairs; lexicon: dictionary replacement")
-    _add(g, "--alpha", type=float, default=0.3,
-         help="alm: asked share of output tokens from the embedded (non-matrix) language")
-    _add(g, "--max-phrase-len", type=int, default=3, help="alm: longest phrase swapped, in words (each side)")
-    _add(g, "--max-swaps", type=int, default=8, help="alm: most phrases swapped per sentence")
-    _add(g, "--matrix", choices=["src", "tgt"], default="src",
-         help="alm: the side whose sentence is the frame; phrases of the other side are inserted")
-    _add(g, "--extend-unaligned", action="store_true",
-         help="alm: also use phrase pairs grown over unaligned boundary words")
-    _add(g, "--samples", type=int, default=1, help="code-switched sentences per input (distinct)")
-    _add(g, "--lexicon", help="lexicon: file (tab/space columns, MUSE) or shipped name, e.g. en-de")
-    _add(g, "--prob", type=float, default=0.3, help="lexicon: replacement probability per match")
-    _add(g, "--stopwords", help="lexicon: words never replaced: 'en', a file (one a line) or w1,w2,...")
-    _add(g, "--exclude-tags", default="",
-         help="lexicon: labels (e.g. POS tags DET,ADP) whose words are never replaced")
-    _add(g, "--choice", choices=["weight", "uniform"], default="weight",
-         help="lexicon: pick among translations by weight (when the lexicon has one) or uniformly")
-    _add(g, "--keep-entities", action="store_true", help="lexicon: never replace words inside entities")
-    from xlaug.pipelines.align_args import add_align_arguments
-    if "--align-model" not in p._option_string_actions:
-        add_align_arguments(p)  # alm: encoder to align pairs that have no links (else rejected)
-
-
-def check_arguments(args) -> None:
-    from xlaug.pipelines.cli import CliError
-    if args.mode == "alm" and not 0.0 < args.alpha < 1.0:
-        raise CliError(f"--alpha must be between 0 and 1 (exclusive), got {args.alpha}")
-    for name in ("max_phrase_len", "max_swaps", "samples"):
-        if getattr(args, name) < 1:
-            raise CliError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.mode == "alm" and args.align_model:
-        from xlaug.transforms.models import require_model
-        require_model(args.align_model, "--align-model")
-    if args.mode == "lexicon":
-        if not args.lexicon:
-            raise CliError("--mode lexicon needs --lexicon FILE|NAME")
-        if not 0.0 < args.prob <= 1.0:
-            raise CliError(f"--prob must be in (0, 1], got {args.prob}")
-        from xlaug.dictionaries import LexiconError, load_lexicon
-        try:
-            load_lexicon(args.lexicon)  # fail now, with file:line, not on a worker
-        except LexiconError as e:
-            raise CliError(str(e)) from None
-        from xlaug.transforms.lexicon_replace import load_stopwords
-        try:
-            load_stopwords(args.stopwords)
-        except ValueError as e:
-            raise CliError(str(e)) from None
-
-
-def build_stages(args) -> list:
-    check_arguments(args)  # also when a chain builds this stage
+def build_stages(o) -> list:
     from xlaug.transforms.stage import ApplyStep
-    if args.mode == "lexicon":
+    if o.mode == "lexicon":
         from xlaug.transforms.lexicon_replace import LexiconReplaceStep
-        tags = [t for t in args.exclude_tags.split(",") if t.strip()]
+        check_lexicon(o)
+        tags = [t for t in o.exclude_tags.split(",") if t.strip()]
         return [ApplyStep(LexiconReplaceStep(
-            args.lexicon, prob=args.prob, stopwords=args.stopwords, exclude_tags=tags,
-            choice=args.choice, samples=args.samples, seed=args.seed,
-            keep_entities=args.keep_entities))]
+            o.lexicon, prob=o.prob, stopwords=o.stopwords, exclude_tags=tags,
+            choice=o.choice, samples=o.samples, seed=o.seed, keep_entities=o.keep_entities))]
     from xlaug.transforms.codeswitch import CodeSwitchStep
     stages = []
-    if args.align_model:
-        from xlaug.pipelines.align_args import aligner_kwargs_from_args
-        from xlaug.transforms.align import AlignStage, AlignStep
-        stages.append(AlignStage(AlignStep(args.align_model, only_missing=True,
-                                           **aligner_kwargs_from_args(args))))
+    if o.align_model:
+        from xlaug.pipelines.align_args import align_stage
+        stages.append(align_stage(o, only_missing=True))
     stages.append(ApplyStep(CodeSwitchStep(
-        alpha=args.alpha, max_phrase_len=args.max_phrase_len, max_swaps=args.max_swaps,
-        matrix=args.matrix, samples=args.samples, seed=args.seed,
-        extend_unaligned=args.extend_unaligned)))
+        alpha=o.alpha, max_phrase_len=o.max_phrase_len, max_swaps=o.max_swaps,
+        matrix=o.matrix, samples=o.samples, seed=o.seed, extend_unaligned=o.extend_unaligned)))
     return stages
-
-
-def main(args) -> int:
-    check_arguments(args)
-    from xlaug.pipelines.common import run_pipeline
-    report = run_pipeline(args, build_stages(args), command="codeswitch")
-    return 0 if report["identity_ok"] else 1

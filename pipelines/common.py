@@ -12,49 +12,62 @@ import shutil
 import sys
 import time
 
-from xlaug.pipelines.cli import CliError
+from xlaug.pipelines.options import Option, choice, integer, lang_code, text
+from xlaug.transforms.errors import UsageError as CliError
 
 OUTPUT_FORMATS = ("parquet", "jsonl")
+INPUT_FORMATS = ("auto", "text", "tsv", "parallel", "conll", "jsonl", "hf")
+
+INPUT_OPTIONS = (
+    Option("input", short="-i", required=True, metavar="FILE", group="input",
+           help="corpus file (or a saved Hugging Face dataset folder / Parquet file)"),
+    Option("target", metavar="FILE", group="input",
+           help="the other side, line-aligned with --input (parallel text or CoNLL)"),
+    Option("input-format", choice(*INPUT_FORMATS), "auto", group="input",
+           help="auto: by extension/content; tsv also reads 'src ||| tgt' lines"),
+    Option("src-lang", lang_code, metavar="L", group="input", help="language code of --input (e.g. en)"),
+    Option("tgt-lang", lang_code, metavar="L", group="input", help="language code of the other side (e.g. de)"),
+    Option("tag-scheme", choice("bio", "any"), "bio", group="input",
+           help="bio: labels are BIO spans (NER): a sequence that is not valid BIO is rejected on read, "
+                "and projection carries spans; any: per-token tags (POS ...), projected token by token"),
+    Option("fix-bio", flag=True, group="input",
+           help="repair I-X that starts an entity into B-X instead of rejecting the sentence"),
+    Option("limit", integer(min=1), metavar="N", group="input", help="read only the first N input items"),
+    Option("config", metavar="FILE", group="input",
+           help="YAML file of option values, option names as keys (the command line wins)"),
+)
+
+OUTPUT_OPTIONS = (
+    Option("output", short="-o", required=True, metavar="DIR", group="output", help="output folder"),
+    Option("output-format", choice(*OUTPUT_FORMATS), "parquet", group="output"),
+    Option("splits", text, "train=1.0", group="output",
+           help="named splits by deterministic hash of the id, e.g. train=0.9,validation=0.05,test=0.05"),
+    Option("shards", integer(min=0), 0, group="output", help="files per split (0: the runner decides)"),
+    Option("seed", integer(), 0, group="output", help="seed for every random choice"),
+    Option("overwrite", flag=True, group="output", help="replace an existing output folder"),
+)
+
+RUNNER_GROUP = "runner (Beam pipeline options pass through, e.g. --project)"
+RUNNER_OPTIONS = (
+    Option("runner", text, "local", group=RUNNER_GROUP,
+           help="local (in-process), multiprocess, portable (LOOPBACK), dataflow, "
+                "or any Beam runner name (FlinkRunner, SparkRunner, ...)"),
+    Option("workers", integer(min=0), 0, group=RUNNER_GROUP,
+           help="worker processes for local runners (0: default)"),
+    Option("dataflow-gpu", metavar="TYPE[:COUNT]", group=RUNNER_GROUP,
+           help="dataflow: GPU workers, e.g. nvidia-tesla-t4:1 (installs the driver, one process per VM)"),
+)
+
+# Every `xlaug run` command takes these; `run chain` shares them between its steps.
+SHARED_OPTIONS = INPUT_OPTIONS + OUTPUT_OPTIONS + RUNNER_OPTIONS
 
 
-def add_input_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("input")
-    g.add_argument("--input", "-i", required=True, metavar="FILE",
-                   help="corpus file (or a saved Hugging Face dataset folder / Parquet file)")
-    g.add_argument("--target", metavar="FILE",
-                   help="the other side, line-aligned with --input (parallel text or CoNLL)")
-    g.add_argument("--input-format", default="auto",
-                   choices=("auto", "text", "tsv", "parallel", "conll", "jsonl", "hf"),
-                   help="auto: by extension/content; tsv also reads 'src ||| tgt' lines")
-    g.add_argument("--src-lang", metavar="L", help="language code of --input (e.g. en)")
-    g.add_argument("--tgt-lang", metavar="L", help="language code of the other side (e.g. de)")
-    g.add_argument("--tag-scheme", default="bio", choices=("bio", "any"),
-                   help="bio: reject label sequences that are not valid BIO; any: POS or other tags")
-    g.add_argument("--fix-bio", action="store_true",
-                   help="repair I-X that starts an entity into B-X instead of rejecting the sentence")
-    g.add_argument("--limit", type=int, metavar="N", help="read only the first N input items")
-    g.add_argument("--config", metavar="FILE", help="YAML file of option values (command line wins)")
-
-
-def add_output_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("output")
-    g.add_argument("--output", "-o", required=True, metavar="DIR", help="output folder")
-    g.add_argument("--output-format", default="parquet", choices=OUTPUT_FORMATS)
-    g.add_argument("--splits", default="train=1.0",
-                   help="named splits by deterministic hash of the id, e.g. train=0.9,validation=0.05,test=0.05")
-    g.add_argument("--shards", type=int, default=0, help="files per split (0: the runner decides)")
-    g.add_argument("--seed", type=int, default=0, help="seed for every random choice")
-    g.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-
-
-def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("runner (other Beam pipeline options pass through, e.g. --project)")
-    g.add_argument("--runner", default="local",
-                   help="local (in-process), multiprocess, portable (LOOPBACK), dataflow, "
-                        "or any Beam runner name (FlinkRunner, SparkRunner, ...)")
-    g.add_argument("--workers", type=int, default=0, help="worker processes for local runners (0: default)")
-    g.add_argument("--dataflow-gpu", metavar="TYPE[:COUNT]",
-                   help="dataflow: GPU workers, e.g. nvidia-tesla-t4:1 (installs the driver, one process per VM)")
+def check_languages(src: str | None, tgt: str | None) -> None:
+    """Two codes of the same language cannot make a cross-lingual pair."""
+    from xlaug.transforms.langcodes import to_iso1
+    if src and tgt and to_iso1(src) == to_iso1(tgt):
+        raise CliError(f"--src-lang {src} and --tgt-lang {tgt} are the same language: "
+                       "give the code of each side")
 
 
 def input_spec(args):

@@ -8,12 +8,11 @@ Filter options come from individual flags, and, on top of them, from
 """
 from __future__ import annotations
 
-import argparse
 import os
 
-from xlaug.pipelines import common
+from xlaug.pipelines.options import Option, choice, integer, mapping, number, text
 from xlaug.transforms.filters import (DEFAULT_CONFIG, FILTERS, AlignmentCoverageFilter, FilterConfigError,
-                                LangIdFilter, LengthFilter, LengthRatioFilter, RoundTripFilter)
+                                      LangIdFilter, LengthFilter, LengthRatioFilter, RoundTripFilter)
 from xlaug.transforms.langcodes import LANGID_LANGUAGES, to_iso1
 
 HELP = "score and filter a corpus (langid, length, ratio, coverage, round-trip), dedup, sample"
@@ -22,70 +21,58 @@ DESCRIPTION = (
     "(scores are kept on the record), reject what fails with a reason, remove duplicates "
     "across the whole corpus, optionally down-sample over-represented languages, and write "
     "the dataset, the rejected records and a report. Beam runner options pass through.")
-ACCEPTS_BEAM_ARGS = True
 
 
 def _default(cls, option):
+    """Defaults live on the filter classes (one place); the options show them."""
     import inspect
     return inspect.signature(cls.__init__).parameters[option].default
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    common.add_input_arguments(parser)
-    common.add_output_arguments(parser)
-    common.add_runner_arguments(parser)
-    add_stage_arguments(parser)
+G, D = "filters", "dedup and sampling"
+OPTIONS = (
+    Option("filters", mapping, metavar="MAPPING", group=G,
+           help="filter options as YAML/JSON (or a YAML file), applied on top of the flags, "
+                "e.g. '{langid: {min_score: 0.8}, roundtrip: false}'"),
+    Option("skip", text, "", metavar="FILTER[,FILTER]", group=G,
+           help=f"filters to leave out (of: {', '.join(FILTERS)})"),
+    Option("min-langid", number(min=0.0, max=1.0), _default(LangIdFilter, "min_score"), group=G,
+           help="minimum langid probability of the expected language, per side"),
+    Option("langid-languages", text, metavar="L1,L2|all", group=G,
+           help="candidate languages for langid (default: --src-lang and --tgt-lang, plus "
+                f"{','.join(LangIdFilter.DEFAULT_EXTRA)} so two languages are not trivially "
+                "told apart); 'all' for langid's 97"),
+    Option("min-tokens", integer(min=0), _default(LengthFilter, "min_tokens"), group=G),
+    Option("max-tokens", integer(min=1), _default(LengthFilter, "max_tokens"), group=G),
+    Option("min-chars", integer(min=0), _default(LengthFilter, "min_chars"), group=G),
+    Option("max-chars", integer(min=1), _default(LengthFilter, "max_chars"), group=G),
+    Option("max-ratio", number(min=1.0), _default(LengthRatioFilter, "max_ratio"), group=G,
+           help="maximum max(src,tgt)/min(src,tgt) length ratio"),
+    Option("ratio-unit", choice("tokens", "chars"), _default(LengthRatioFilter, "unit"), group=G,
+           help="length unit of the ratio (chars for languages written without spaces)"),
+    Option("min-coverage", number(min=0.0, max=1.0), _default(AlignmentCoverageFilter, "min_coverage"),
+           group=G, help="minimum share of aligned words (records with an alignment only)"),
+    Option("require-alignment", flag=True, group=G,
+           help="reject records without an alignment (no_alignment)"),
+    Option("min-rt-chrf", number(), _default(RoundTripFilter, "min_chrf"), group=G,
+           help="minimum round-trip chrF (records with rt_chrf only); negative: off"),
+    Option("min-rt-bleu", number(), _default(RoundTripFilter, "min_bleu"), group=G,
+           help="minimum round-trip sentence BLEU (records with rt_bleu only)"),
+    Option("require-roundtrip", flag=True, group=G,
+           help="reject records without round-trip scores (no_roundtrip_score)"),
+    Option("filter-batch-size", integer(min=1), 256, group=G, help="records scored per call"),
+    Option("dedup", choice("exact", "normalized", "off"), "normalized", group=D,
+           help="exact: same text; normalized: same after case/punctuation/whitespace/digit "
+                "normalisation; off"),
+    Option("sample-alpha", number(min=0.0), group=D,
+           help="down-sample languages to shares proportional to n**alpha (0..1; off when not given)"),
+    Option("sample-by", choice("pair", "src", "tgt"), "pair", group=D, help="what a 'language' is for sampling"),
+)
 
 
-def add_stage_arguments(parser: argparse.ArgumentParser) -> None:
-    """The filter options alone (also for run chain --step "filter ...")."""
-    g = parser.add_argument_group("filters")
-    g.add_argument("--filters", metavar="MAPPING",
-                   help="filter options as YAML/JSON (or a YAML file), applied on top of the flags, "
-                        "e.g. '{langid: {min_score: 0.8}, roundtrip: false}'")
-    g.add_argument("--skip", metavar="FILTER[,FILTER]", default="",
-                   help=f"filters to leave out (of: {', '.join(FILTERS)})")
-    g.add_argument("--min-langid", type=float, default=_default(LangIdFilter, "min_score"),
-                   help="minimum langid probability of the expected language, per side")
-    g.add_argument("--langid-languages", metavar="L1,L2|all",
-                   help="candidate languages for langid (default: --src-lang and --tgt-lang, plus "
-                        f"{','.join(LangIdFilter.DEFAULT_EXTRA)} so two languages are not trivially "
-                        "told apart); 'all' for langid's 97")
-    g.add_argument("--min-tokens", type=int, default=_default(LengthFilter, "min_tokens"))
-    g.add_argument("--max-tokens", type=int, default=_default(LengthFilter, "max_tokens"))
-    g.add_argument("--min-chars", type=int, default=_default(LengthFilter, "min_chars"))
-    g.add_argument("--max-chars", type=int, default=_default(LengthFilter, "max_chars"))
-    g.add_argument("--max-ratio", type=float, default=_default(LengthRatioFilter, "max_ratio"),
-                   help="maximum max(src,tgt)/min(src,tgt) length ratio")
-    g.add_argument("--ratio-unit", choices=("tokens", "chars"),
-                   default=_default(LengthRatioFilter, "unit"),
-                   help="length unit of the ratio (chars for languages written without spaces)")
-    g.add_argument("--min-coverage", type=float,
-                   default=_default(AlignmentCoverageFilter, "min_coverage"),
-                   help="minimum share of aligned words (records with an alignment only)")
-    g.add_argument("--require-alignment", action="store_true",
-                   help="reject records without an alignment (no_alignment)")
-    g.add_argument("--min-rt-chrf", type=float, default=_default(RoundTripFilter, "min_chrf"),
-                   help="minimum round-trip chrF (records with rt_chrf only); negative: off")
-    g.add_argument("--min-rt-bleu", type=float, default=_default(RoundTripFilter, "min_bleu"),
-                   help="minimum round-trip sentence BLEU (records with rt_bleu only)")
-    g.add_argument("--require-roundtrip", action="store_true",
-                   help="reject records without round-trip scores (no_roundtrip_score)")
-    g.add_argument("--filter-batch-size", type=int, default=256,
-                   help="records scored per call")
-    d = parser.add_argument_group("dedup and sampling")
-    d.add_argument("--dedup", choices=("exact", "normalized", "off"), default="normalized",
-                   help="exact: same text; normalized: same after case/punctuation/whitespace/digit "
-                        "normalisation; off")
-    d.add_argument("--sample-alpha", type=float, default=None,
-                   help="down-sample languages to shares proportional to n**alpha (0..1; off when not given)")
-    d.add_argument("--sample-by", choices=("pair", "src", "tgt"), default="pair",
-                   help="what a 'language' is for sampling")
-
-
-def filter_config(args: argparse.Namespace) -> dict:
+def filter_config(args) -> dict:
     """The ``build_filters`` mapping the options describe."""
-    from xlaug.pipelines.cli import CliError
+    from xlaug.transforms.errors import UsageError as CliError
 
     languages = args.langid_languages
     if languages is None:
@@ -124,13 +111,13 @@ def filter_config(args: argparse.Namespace) -> dict:
 
 
 def _load_mapping(value) -> dict:
-    from xlaug.pipelines.cli import CliError
+    from xlaug.transforms.errors import UsageError as CliError
 
     if value is None or value == "":
         return {}
     if isinstance(value, dict):
         return value
-    import yaml
+    from xlaug.pipelines.options import load_yaml_text
 
     where = "--filters"
     text = str(value)
@@ -138,12 +125,7 @@ def _load_mapping(value) -> dict:
         where = text
         with open(text, encoding="utf-8") as f:
             text = f.read()
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise CliError(f"{where}{line}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    data = load_yaml_text(text, where)
     if isinstance(data, dict) and set(data) == {"filters"}:
         data = data["filters"]  # a whole config-style file
     if not isinstance(data, dict):
@@ -152,13 +134,13 @@ def _load_mapping(value) -> dict:
     return data
 
 
-def build_stages(args: argparse.Namespace) -> list:
+def build_stages(args) -> list:
     """[filter, dedup, (sampling)] as PTransforms returning StageOutput.
 
     The sampling stage, when present, has ``.shares`` (a one-element
     PCollection of {lang: {n, share_before, share_after, keep_prob}}) once applied.
     """
-    from xlaug.pipelines.cli import CliError
+    from xlaug.transforms.errors import UsageError as CliError
     from xlaug.transforms.dedup import Dedup
     from xlaug.transforms.filter_step import FilterStep
     from xlaug.transforms.filters import build_filters
@@ -169,19 +151,9 @@ def build_stages(args: argparse.Namespace) -> list:
         filters = build_filters(filter_config(args))
     except FilterConfigError as e:
         raise CliError(str(e)) from None
-    if args.filter_batch_size < 1:
-        raise CliError("--filter-batch-size must be at least 1")
     stages = [ApplyStep(FilterStep(filters, batch_size=args.filter_batch_size)),
               Dedup(args.dedup)]
     if args.sample_alpha is not None:
-        if args.sample_alpha < 0:
-            raise CliError(f"--sample-alpha must be >= 0, got {args.sample_alpha}")
-        stages.append(Sampling(args.sample_alpha, seed=getattr(args, "seed", 0) or 0,
-                               by=args.sample_by))
+        stages.append(Sampling(args.sample_alpha, seed=args.seed, by=args.sample_by))
     return stages
 
-
-def main(args: argparse.Namespace) -> int:
-    stages = build_stages(args)
-    report = common.run_pipeline(args, stages, command="filter")
-    return 0 if report["identity_ok"] else 1

@@ -6,116 +6,94 @@ translate-train (default): labelled source -> [translate] -> align -> project
 translate-test: unlabelled text -> [translate to a high-resource language]
     -> tag the translation with --tagger-model -> align -> project the tags
     back onto the original text.
+BIO spans or per-token tags: the shared --tag-scheme (bio | any).
 """
 from __future__ import annotations
 
-import argparse
-
-from xlaug.pipelines.eval_project import add_aligner_arguments, add_policy_arguments, policy_from_args
+from xlaug.pipelines.align_args import align_options
+from xlaug.pipelines.backtranslate import RUNTIME_OPTIONS, translate_options
+from xlaug.pipelines.options import Option, choice, integer, number, text
 
 HELP = "project token labels (NER spans, POS tags) across languages through word alignment"
 DESCRIPTION = __doc__
-ACCEPTS_BEAM_ARGS = True
 MODES = ("translate-train", "translate-test")
 
+POLICY_GROUP = "projection policy"
+# The projection policy, shared with `eval project`; defaults: docs/projection.md.
+POLICY_OPTIONS = (
+    Option("gap", integer(min=0), 1, group=POLICY_GROUP,
+           help="fill at most this many target words between linked ones; wider holes split the span"),
+    Option("no-trim", flag=True, group=POLICY_GROUP, help="keep punctuation at span edges"),
+    Option("derived-type", text, "MISC", group=POLICY_GROUP,
+           help="type for a capitalised name projected onto lowercase words only "
+                "(derived adjective); 'none' keeps the source type"),
+    Option("min-confidence", number(min=0.0, max=1.0), 0.0, group=POLICY_GROUP,
+           help="spans projected with lower confidence count as missing"),
+)
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    from xlaug.pipelines import common
-    common.add_input_arguments(p)
-    common.add_output_arguments(p)
-    common.add_runner_arguments(p)
-    add_stage_arguments(p)
-
-
-def add_stage_arguments(p: argparse.ArgumentParser) -> None:
-    """The projection options alone (also for run chain --step "project ...")."""
-    p.add_argument("--mode", choices=MODES, default="translate-train",
-                   help="translate-train: project the input's labels onto its translation; "
-                        "translate-test: tag the translation and project back onto the input")
-    add_aligner_arguments(p, model_flag="--align-model", required=False)
-    g = p.add_argument_group("models")
-    g.add_argument("--device", default="auto", help="device of the translation and tagger models: auto, cpu, cuda")
-    g.add_argument("--threads", type=int, default=None, help="torch CPU threads of those models")
-    add_policy_arguments(p)
-    g = p.add_argument_group("projection")
-    g.add_argument("--on-missing", choices=["reject", "drop"], default="reject",
-                   help="a span that cannot be projected rejects the record (reason unprojectable_entity, "
-                        "overlapping_entities, low_confidence) or is dropped and counted in scores")
-    if "--tag-scheme" not in p._option_string_actions:  # common's input options may declare it (bio|any)
-        g.add_argument("--tag-scheme", choices=["bio", "pos", "any"], default="bio",
-                       help="bio: labels are BIO spans (NER), projected as spans; "
-                            "pos/any: per-token tags, projected token by token")
-    g.add_argument("--tag-rule", choices=["majority", "first"], default="majority",
-                   help="pos: tag of a target word linked to several source words")
-    g.add_argument("--fill-tag", default="X", help="pos: tag for target words with no link")
-    g.add_argument("--strict-bio", action="store_true",
-                   help="reject (invalid_bio) labels with I- not continuing a span instead of reading it as B-")
-    g.add_argument("--translate-model", default=None,
-                   help="seq2seq model to translate the input first (back-translation stage); "
-                        "without it the input must be parallel")
-    g.add_argument("--tagger-model", default=None,
-                   help="translate-test: token-classification model (hub id or local dir) for the translation")
-    g.add_argument("--tagger-batch-size", type=int, default=16)
+OPTIONS = (
+    Option("mode", choice(*MODES), "translate-train", group="projection",
+           help="translate-train: project the input's labels onto its translation; "
+                "translate-test: tag the translation and project back onto the input"),
+    Option("on-missing", choice("reject", "drop"), "reject", group="projection",
+           help="a span that cannot be projected rejects the record (reason unprojectable_entity, "
+                "overlapping_entities, low_confidence) or is dropped and counted in scores"),
+    Option("tag-rule", choice("majority", "first"), "majority", group="projection",
+           help="--tag-scheme any: tag of a target word linked to several source words"),
+    Option("fill-tag", text, "X", group="projection", help="--tag-scheme any: tag for target words with no link"),
+    Option("strict-bio", flag=True, group="projection",
+           help="reject (invalid_bio) labels with I- not continuing a span instead of reading it as B-"),
+    Option("tagger-model", metavar="MODEL", group="projection",
+           help="translate-test: token-classification model (hub id or local dir) for the translation"),
+    Option("tagger-batch-size", integer(min=1), 16, group="projection"),
+) + POLICY_OPTIONS + align_options("project") + translate_options(required=False) + RUNTIME_OPTIONS
 
 
-def _translate_stages(args) -> list:
-    from xlaug.pipelines.cli import CliError
+def policy(o, on_missing: str = "drop"):
+    from xlaug.transforms.errors import UsageError
+    from xlaug.transforms.project import ProjectionPolicy
+    dt = None if str(o.derived_type).lower() == "none" else o.derived_type
     try:
-        from xlaug.pipelines import backtranslate
-    except ImportError:
-        raise CliError("--translate-model needs the back-translation stage (pipelines/backtranslate.py), "
-                       "which is not in this build; give a parallel input instead") from None
-    # Its options with their defaults, overlaid with ours, its --model = ours.
-    bt_parser = argparse.ArgumentParser(add_help=False)
-    getattr(backtranslate, "add_model_arguments", backtranslate.add_arguments)(bt_parser)
-    ns = argparse.Namespace(**{a.dest: a.default for a in bt_parser._actions if a.dest != "help"})
-    for k, v in vars(args).items():
-        if v is not None or not hasattr(ns, k):  # an unset option of ours keeps its default there
-            setattr(ns, k, v)
-    ns.model = args.translate_model
-    return list(backtranslate.build_stages(ns))
+        return ProjectionPolicy(gap=o.gap, trim=not o.no_trim, derived_type=dt, on_missing=on_missing,
+                                min_confidence=o.min_confidence)
+    except ValueError as e:
+        raise UsageError(f"projection policy: {e}") from None
 
 
-def build_stages(args) -> list:
+def check_options(o) -> None:
+    from xlaug.transforms.errors import UsageError
+    if o.translate_model and o.target:
+        raise UsageError("--translate-model translates the input, --target gives its translation: use one")
+    if o.mode == "translate-train" and o.tagger_model:
+        raise UsageError("--tagger-model is only used with --mode translate-test")
+    if o.mode == "translate-test" and not o.tagger_model:
+        raise UsageError("--mode translate-test needs --tagger-model (the tagger for the translation)")
+    if not o.align_model:
+        raise UsageError("run project needs --align-model (a multilingual encoder: hub id or local folder)")
+
+
+def build_stages(o) -> list:
     """[translate?] -> [annotate (translate-test)] -> align -> project, each a
     PTransform returning StageOutput(kept, rejected)."""
-    from xlaug.pipelines.cli import CliError
-    from xlaug.pipelines.align_args import aligner_kwargs_from_args
-    from xlaug.transforms.align import AlignStage, AlignStep
+    from xlaug.pipelines.align_args import align_stage
     from xlaug.transforms.annotate import AnnotateStep
+    from xlaug.transforms.models import check_model
     from xlaug.transforms.project import ProjectStep
     from xlaug.transforms.stage import ApplyStep
 
-    policy = policy_from_args(args)
-    stages = _translate_stages(args) if args.translate_model else []
-    if args.mode == "translate-test":
-        if not args.tagger_model:
-            raise CliError("--mode translate-test needs --tagger-model (the tagger for the translation)")
-        from xlaug.transforms.models import require_model
-        require_model(args.tagger_model, "--tagger-model")
-        stages.append(ApplyStep(AnnotateStep(args.tagger_model, side="tgt", batch_size=args.tagger_batch_size,
-                                             device=args.device, threads=args.threads)))
-    if not args.align_model:
-        raise CliError("run project needs --align-model (a multilingual encoder: hub id or local folder)")
-    from xlaug.transforms.models import require_model
-    require_model(args.align_model, "--align-model")
+    check_options(o)
+    rules = policy(o, on_missing=o.on_missing)
+    stages = []
+    if o.translate_model:
+        from xlaug.pipelines import backtranslate
+        stages += backtranslate.build_stages(o)
+    if o.mode == "translate-test":
+        check_model(o.tagger_model, "--tagger-model", kind="tagger")
+        stages.append(ApplyStep(AnnotateStep(o.tagger_model, side="tgt", batch_size=o.tagger_batch_size,
+                                             device=o.device, threads=o.threads)))
     # MT output arrives untokenised: split punctuation off before aligning.
-    stages.append(AlignStage(AlignStep(args.align_model, tokenize="words", **aligner_kwargs_from_args(args))))
-    stages.append(ApplyStep(ProjectStep(policy, from_side="src" if args.mode == "translate-train" else "tgt",
-                                        tag_scheme="bio" if args.tag_scheme == "bio" else "pos",
-                                        tag_rule=args.tag_rule,
-                                        fill_tag=args.fill_tag, strict_bio=args.strict_bio)))
+    stages.append(align_stage(o, tokenize="words"))
+    stages.append(ApplyStep(ProjectStep(rules, from_side="src" if o.mode == "translate-train" else "tgt",
+                                        tag_scheme="bio" if o.tag_scheme == "bio" else "pos",
+                                        tag_rule=o.tag_rule, fill_tag=o.fill_tag, strict_bio=o.strict_bio)))
     return stages
-
-
-def main(args) -> int:
-    from xlaug.pipelines.cli import CliError
-    from xlaug.pipelines.common import run_pipeline
-    if args.gap < 0:
-        raise CliError("--gap must be >= 0")
-    if args.translate_model and getattr(args, "target", None):
-        raise CliError("--translate-model translates the input, --target gives its translation: use one")
-    if args.mode == "translate-train" and args.tagger_model:
-        raise CliError("--tagger-model is only used with --mode translate-test")
-    stages = build_stages(args)
-    return 0 if run_pipeline(args, stages, command="project")["identity_ok"] else 1

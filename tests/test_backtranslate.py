@@ -3,7 +3,6 @@
 Tiny random models: outputs are meaningless, so these tests check mapping,
 counts, ranks, determinism, codes and rejection paths, never content.
 """
-import argparse
 import collections
 import random
 import uuid
@@ -67,6 +66,23 @@ def sharp_seq2seq(tiny_seq2seq, tmp_path_factory):
     return path
 
 
+def greedy_margins(path, texts):
+    """For each text decoded greedily alone: the smallest gap, over its steps,
+    between the best and the second-best next-token score.  Where it is far
+    above rounding (padding moves scores by ~1e-6), another batching must pick
+    the same tokens, so texts can be compared exactly across batchings."""
+    import torch
+    t = Translator(path, threads=1).load()
+    kw = dict(t.generate_kwargs(GREEDY), output_scores=True)
+    out = []
+    for text in texts:
+        ids = torch.tensor([t.encode(text)])
+        with torch.inference_mode():
+            gen = t.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kw)
+        out.append(min(float(top[0, 0] - top[0, 1]) for top in (s.topk(2).values for s in gen.scores)))
+    return out
+
+
 # -- Translator core ---------------------------------------------------------
 
 def test_batches_respect_budget_and_sort(tiny_seq2seq):
@@ -83,6 +99,7 @@ def test_batches_respect_budget_and_sort(tiny_seq2seq):
 
 
 def test_batched_translation_equals_one_by_one(sharp_seq2seq):
+    assert min(greedy_margins(sharp_seq2seq, TEXTS)) > 0.01  # no near-tie: rounding cannot flip a token
     translator = Translator(sharp_seq2seq, threads=1, max_batch_size=3)
     batched = translator.translate(TEXTS, decoding=GREEDY)
     for text, hyps in zip(TEXTS, batched):
@@ -101,20 +118,48 @@ def test_beam_n_best_sorted(translator):
         assert all(s <= 0 for s in scores)
 
 
-def test_sampling_seeded_and_independent_of_batch(translator):
+def _texts(hyps):
+    return [[t for t, _ in h] for h in hyps]
+
+
+def test_sampling_seeded_and_independent_of_batch(tiny_seq2seq):
     dec = Decoding(mode="sample", n=3, top_k=50, top_p=0.95, temperature=1.3, seed=7, max_new_tokens=8)
+    translator = Translator(tiny_seq2seq, threads=1, sort=False).load()
     keys = [f"k{i}" for i in range(len(TEXTS))]
     all_at_once = translator.translate(TEXTS, keys, dec)
     again = translator.translate(TEXTS, keys, dec)
-    assert all_at_once == again
-    # Same key -> same draws whatever else shares the batch.
-    alone = translator.translate([TEXTS[3]], [keys[3]], dec)[0]
-    assert [t for t, _ in alone] == [t for t, _ in all_at_once[3]]
+    assert _texts(all_at_once) == _texts(again)
+    # Same key -> same draws whatever else shares the batch: other texts and
+    # keys around it.  The batch keeps its shape (the partners' words are
+    # reversed: same token counts), so the draw sees the same probabilities;
+    # a draw on probabilities that padding moved could land on either side of
+    # a boundary.  (Row position: test_picker_draws_per_row.)
+    partners = [t if k == 3 else " ".join(reversed(t.split())) for k, t in enumerate(TEXTS)]
+    assert translator.count_tokens(partners) == translator.count_tokens(TEXTS)
+    mixed = translator.translate(partners, [k if i == 3 else "other" + k for i, k in enumerate(keys)], dec)
+    assert _texts(mixed)[3] == _texts(all_at_once)[3]
+    assert sum(a != b for a, b in zip(_texts(mixed), _texts(all_at_once))) == len(TEXTS) - 1
     other_seed = translator.translate(TEXTS, keys, Decoding(mode="sample", n=3, seed=8, max_new_tokens=8,
                                                             top_k=50, top_p=0.95, temperature=1.3))
-    assert other_seed != all_at_once
+    assert _texts(other_seed) != _texts(all_at_once)
     # n draws of one input are not all the same.
     assert any(len({t for t, _ in hyps}) > 1 for hyps in all_at_once)
+
+
+def test_picker_draws_per_row():
+    """Each row draws from its own generator, seeded by its key: moving a row
+    elsewhere in the batch (same scores) moves its draws with it."""
+    import torch
+    from xlaug.transforms.seq2seq import _make_picker, row_seed
+    dec = Decoding(mode="sample", top_k=20, top_p=0.9, temperature=1.3, seed=3)
+    scores = torch.randn(5, 40, generator=torch.Generator().manual_seed(0))
+    seeds = [row_seed(3, f"k{r}", 0) for r in range(5)]
+    order = [3, 0, 4, 1, 2]
+    a, b = _make_picker(dec, seeds, "cpu"), _make_picker(dec, [seeds[r] for r in order], "cpu")
+    steps = [(a(None, scores).argmax(-1), b(None, scores[order]).argmax(-1)) for _ in range(6)]
+    for x, y in steps:
+        assert y.tolist() == x[order].tolist()
+    assert len({tuple(x.tolist()) for x, _ in steps}) > 1  # the draws are random, not an argmax
 
 
 def test_decoding_validation():
@@ -224,6 +269,7 @@ def test_handler_isolates_failing_input():
 # -- the Beam stage ------------------------------------------------------------
 
 def test_stage_maps_outputs_to_inputs_under_shuffling(sharp_seq2seq):
+    assert min(greedy_margins(sharp_seq2seq, TEXTS)) > 0.01  # texts can be compared across batchings
     translator = Translator(sharp_seq2seq, threads=1).load()
     records = [Record(id=f"r{i}", src_lang="en", src_text=t) for i, t in enumerate(TEXTS * 3)]
     random.Random(3).shuffle(records)
@@ -288,9 +334,11 @@ def test_stage_sampling_deterministic_and_round_trip(tiny_seq2seq):
     records = [Record(id=f"s{i}", src_text=t) for i, t in enumerate(TEXTS[:4])]
     dec = Decoding(mode="sample", n=2, seed=11, top_p=0.9, max_new_tokens=6)
 
+    # One input a batch in every run: the runs differ in input order and
+    # runner, never in batch shape (which moves probabilities by rounding).
     def run(recs):
         stage = BackTranslate(tiny_seq2seq, "en", "de", decoding=dec, round_trip_model=tiny_seq2seq,
-                              max_batch_size=2)
+                              max_batch_size=1)
         kept, rejected = run_stage(recs, stage)
         assert rejected == []
         return {r.id: r for r in kept}
@@ -300,7 +348,7 @@ def test_stage_sampling_deterministic_and_round_trip(tiny_seq2seq):
     assert set(first) == {f"s{i}-bt{k}" for i in range(4) for k in (1, 2)}
     assert {k: r.tgt_text for k, r in first.items()} == {k: r.tgt_text for k, r in second.items()}
     # The portable runner (what Dataflow/Flink/Spark use) draws the same samples.
-    stage = BackTranslate(tiny_seq2seq, "en", "de", decoding=dec, max_batch_size=3)
+    stage = BackTranslate(tiny_seq2seq, "en", "de", decoding=dec, max_batch_size=1)
     portable, _ = run_stage(records, stage, "--job_endpoint=embed", "--environment_type=LOOPBACK")
     assert {r.id: r.tgt_text for r in portable} == {k: r.tgt_text for k, r in first.items()}
     for r in first.values():
@@ -312,17 +360,14 @@ def test_stage_sampling_deterministic_and_round_trip(tiny_seq2seq):
 # -- CLI options ---------------------------------------------------------------
 
 def _parse(argv):
-    from xlaug.pipelines.backtranslate import add_model_arguments
-    p = argparse.ArgumentParser()
-    add_model_arguments(p)
-    return p.parse_args(argv)
+    from xlaug.pipelines.cli import parse_args
+    return parse_args(["run", "backtranslate", "--input", "in.txt", "--output", "out"] + argv)[2]
 
 
 def test_cli_options_build_the_stage(tiny_seq2seq):
     from xlaug.pipelines.backtranslate import build_stages
-    args = _parse(["--model", tiny_seq2seq, "--decoding", "sample", "--n", "2", "--top-p", "0.8",
-                   "--seed", "5", "--no-bucketing", "--long-input", "reject"])
-    args.src_lang, args.tgt_lang = "en", "de"
+    args = _parse(["--translate-model", tiny_seq2seq, "--decoding", "sample", "--n", "2", "--top-p", "0.8",
+                   "--seed", "5", "--no-bucketing", "--long-input", "reject", "--src-lang", "en", "--tgt-lang", "de"])
     (stage,) = build_stages(args)
     assert stage.name == "backtranslate" and not stage.bucketing and stage.long_input == "reject"
     assert stage.decoding == Decoding(mode="sample", n=2, top_p=0.8, seed=5)
@@ -332,10 +377,10 @@ def test_cli_options_build_the_stage(tiny_seq2seq):
 def test_cli_errors_are_one_line(tmp_path, tiny_seq2seq):
     from xlaug.pipelines.backtranslate import build_stages
     from xlaug.pipelines.cli import CliError
-    bad = _parse(["--model", str(tmp_path / "missing")])
-    with pytest.raises(CliError, match="--model: model '.*missing' not found"):
+    bad = _parse(["--translate-model", str(tmp_path / "missing")])
+    with pytest.raises(CliError, match="--translate-model: model '.*missing' not found"):
         build_stages(bad)
-    greedy_n = _parse(["--model", tiny_seq2seq, "--decoding", "greedy", "--n", "3"])
+    greedy_n = _parse(["--translate-model", tiny_seq2seq, "--decoding", "greedy", "--n", "3"])
     with pytest.raises(CliError, match="n > 1 needs beam or sample"):
         build_stages(greedy_n)
 

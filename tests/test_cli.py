@@ -47,7 +47,7 @@ def test_missing_input_is_one_clear_line(tmp_path, capsys):
 
 
 def _required_extra(cmd, tmp_path):
-    return {"backtranslate": ["--model", str(tmp_path)], "project": [], "codeswitch": []}.get(cmd, [])
+    return {"backtranslate": ["--translate-model", str(tmp_path)], "project": [], "codeswitch": []}.get(cmd, [])
 
 
 def test_bad_config_key_names_file_and_key(tmp_path, capsys):

@@ -5,7 +5,8 @@ from collections import Counter
 import pytest
 
 from xlaug.transforms.codeswitch import CodeSwitchStep, extract_phrase_pairs
-from xlaug.transforms.mixing import cmi, entity_spans, normalise_bio, switch_points
+from xlaug.transforms import bio
+from xlaug.transforms.mixing import cmi, switch_points
 from xlaug.transforms.record import Record, Rejected
 
 TYPES = ["PER", "LOC", "ORG"]
@@ -152,14 +153,14 @@ def test_labels_stay_on_their_tokens_and_entities_whole():
             outs = kept(step.run([rec]))
             for out in outs:
                 assert out.tgt_labels is not None
-                assert list(out.tgt_labels) == normalise_bio(out.tgt_labels)
+                assert bio.problem(out.tgt_labels) is None  # valid BIO, no stray I-
                 for tok, lab in zip(out.tgt_tokens, out.tgt_labels):
                     want = label_of[tok]
                     assert lab[2:] == want[2:] and (lab == "O") == (want == "O")
                 present = set(out.tgt_tokens)
                 for side_toks, side_labs in ((rec.src_tokens, rec.src_labels),
                                              (rec.tgt_tokens, rec.tgt_labels)):
-                    for s, e, _ in entity_spans(side_labs):
+                    for s, e, _ in bio.spans(side_labs):
                         ent = side_toks[s:e]
                         inside = [t in present for t in ent]
                         assert all(inside) or not any(inside)
@@ -168,7 +169,7 @@ def test_labels_stay_on_their_tokens_and_entities_whole():
                             assert out.tgt_tokens[pos:pos + len(ent)] == ent
                 # the output keeps exactly as many entities as the matrix had
                 m_labs = rec.src_labels if matrix == "src" else rec.tgt_labels
-                assert len(entity_spans(out.tgt_labels)) == len(entity_spans(m_labs))
+                assert len(bio.spans(out.tgt_labels)) == len(bio.spans(m_labs))
 
 
 def test_entity_phrases_not_swapped_without_embedded_labels():
@@ -179,8 +180,8 @@ def test_entity_phrases_not_swapped_without_embedded_labels():
             for tok, lang, lab in zip(out.tgt_tokens, out.token_langs, out.tgt_labels):
                 if lang == "de":
                     assert lab == "O"
-            assert Counter(t for _, _, t in entity_spans(out.tgt_labels)) == \
-                Counter(t for _, _, t in entity_spans(rec.src_labels))
+            assert Counter(t for _, _, t in bio.spans(out.tgt_labels)) == \
+                Counter(t for _, _, t in bio.spans(rec.src_labels))
 
 
 def test_same_seed_same_output_different_seed_differs():
@@ -278,9 +279,8 @@ def test_beam_kept_plus_rejected_equals_read():
 # -- CLI module and the aligner-first path -------------------------------------------
 
 def parse(argv):
-    from xlaug.pipelines.cli import build_parser
-    args, extra = build_parser().parse_known_args(argv + ["--input", "in.tsv", "--output", "out"])
-    return args
+    from xlaug.pipelines.cli import parse_args
+    return parse_args(argv + ["--input", "in.tsv", "--output", "out"])[2]
 
 
 def test_cli_modules_import_light():
@@ -303,14 +303,12 @@ def test_cli_build_stages_and_argument_errors(tmp_path, tiny_encoder):
     assert [s.name for s in stages] == ["codeswitch"]
     step = stages[0].step
     assert (step.alpha, step.samples, step.seed, step.matrix) == (0.4, 3, 9, "tgt")
-    args = parse(["run", "codeswitch", "--align-model", tiny_encoder])  # checked here, loaded on workers
-    codeswitch.check_arguments(args)
+    args = parse(["run", "codeswitch", "--align-model", tiny_encoder, "--align-layer", "2"])  # loaded on workers
     assert [s.name for s in codeswitch.build_stages(args)] == ["align", "codeswitch"]
     lex = tmp_path / "en-de.tsv"
     lex.write_text("house\tHaus\n", encoding="utf-8")
     args = parse(["run", "codeswitch", "--mode", "lexicon", "--lexicon", str(lex), "--prob", "0.7",
                   "--exclude-tags", "DET,ADP"])
-    codeswitch.check_arguments(args)
     (stage,) = codeswitch.build_stages(args)
     assert stage.name == "lexicon_replace" and stage.step.exclude_tags == {"DET", "ADP"}
     bad = tmp_path / "bad.tsv"
@@ -319,7 +317,7 @@ def test_cli_build_stages_and_argument_errors(tmp_path, tiny_encoder):
                       (["--align-model", str(tmp_path)], "no config.json"),
                       (["--mode", "lexicon", "--lexicon", str(bad)], f"{bad}:2:")):
         with pytest.raises(CliError, match=msg):
-            codeswitch.check_arguments(parse(["run", "codeswitch"] + argv))
+            codeswitch.build_stages(parse(["run", "codeswitch"] + argv))
 
 
 def test_pairs_without_links_are_aligned_first(tiny_encoder):
@@ -386,33 +384,21 @@ def test_same_output_on_direct_multiprocess_and_portable_runners(tmp_path):
 def test_real_encoder_europarl_pairs_switch_with_entities_whole(real_encoder, shared_data):
     import os
 
-    from xlaug.pipelines.dict_induce import read_pairs
     from xlaug.transforms.align import AlignStep
+    from xlaug.transforms.readers import InputSpec, read_strict
 
     base = os.path.join(shared_data, "ner-europarl")
-
-    def labels(path):
-        out, cur = [], []
-        for line in open(path, encoding="utf-8"):
-            if line.strip():
-                cur.append(line.rstrip("\n").split("\t")[1])
-            elif cur:
-                out.append(tuple(cur)); cur = []
-        return out + ([tuple(cur)] if cur else [])
-
-    en_lab, de_lab = labels(os.path.join(base, "en.conll")), labels(os.path.join(base, "de.conll"))
-    recs = [Record(id=str(k), src_lang="en", tgt_lang="de", src_tokens=tuple(s), tgt_tokens=tuple(t),
-                   src_labels=en_lab[k], tgt_labels=de_lab[k])
-            for k, (_, s, t, _) in enumerate(read_pairs(os.path.join(base, "en.conll"), target=os.path.join(
-                base, "de.conll"), limit=12))]
+    spec = InputSpec("conll", os.path.join(base, "en.conll"), target=os.path.join(base, "de.conll"),
+                     src_lang="en", tgt_lang="de", fix_bio=True, limit=12)
+    recs = [r.replace(id=str(k)) for k, r in enumerate(read_strict(spec))]
     aligned = list(AlignStep(real_encoder, layer=8, threads=2).run(recs))
     assert all(r.alignment for r in aligned)
     outs = kept(CodeSwitchStep(alpha=0.3, samples=2, seed=0).run(aligned))
     assert len(outs) >= 12
     for o, in_rec in ((o, aligned[int(o.id.split("-")[0])]) for o in outs):
-        assert list(o.tgt_labels) == normalise_bio(o.tgt_labels)
-        assert Counter(t for *_, t in entity_spans(o.tgt_labels)) == \
-            Counter(t for *_, t in entity_spans(in_rec.src_labels))
+        assert bio.problem(o.tgt_labels) is None  # valid BIO, no stray I-
+        assert Counter(t for *_, t in bio.spans(o.tgt_labels)) == \
+            Counter(t for *_, t in bio.spans(in_rec.src_labels))
 
 
 def test_align_step_routes_aligner_errors_to_rejected():

@@ -1,6 +1,4 @@
 """The ``xlaug run filter`` module: options -> filter config -> stages."""
-import argparse
-
 import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamPipeline
@@ -11,23 +9,17 @@ from xlaug.pipelines.cli import CliError
 from xlaug.transforms.record import Record
 
 
+class _Parser:
+    """The filter command's options as the command line gives them."""
+
+    def parse_args(self, argv):
+        from xlaug.pipelines.cli import parse_args
+        return parse_args(["run", "filter", "--input", "in.tsv", "--output", "out"] + argv)[2]
+
+
 @pytest.fixture
-def parser(monkeypatch):
-    # common.py's shared options arrive with the lead's merge; stand in for
-    # the two this module reads so its own options can be tested now.
-    def inputs(p):
-        p.add_argument("--src-lang")
-        p.add_argument("--tgt-lang")
-
-    def outputs(p):
-        p.add_argument("--seed", type=int, default=0)
-
-    monkeypatch.setattr(filter_cmd.common, "add_input_arguments", inputs)
-    monkeypatch.setattr(filter_cmd.common, "add_output_arguments", outputs)
-    monkeypatch.setattr(filter_cmd.common, "add_runner_arguments", lambda p: None)
-    p = argparse.ArgumentParser()
-    filter_cmd.add_arguments(p)
-    return p
+def parser():
+    return _Parser()
 
 
 def test_defaults_make_the_default_filters(parser):
@@ -65,7 +57,7 @@ def test_flags_then_mapping_on_top(parser, tmp_path):
     (["--filters", "[1, 2]"], "expected a mapping"),
     (["--min-tokens", "9", "--max-tokens", "2"], "minimum 9 is above maximum 2"),
     (["--langid-languages", "en,qq"], "language 'qq' unknown to langid"),
-    (["--sample-alpha", "-0.5"], "--sample-alpha must be >= 0"),
+    (["--sample-alpha", "-0.5"], "--sample-alpha: must be >= 0.0, got -0.5"),
 ])
 def test_bad_options_are_one_line_cli_errors(parser, argv, message):
     with pytest.raises(CliError, match=message.replace("[", r"\[").replace("{", r"\{")):

@@ -6,7 +6,7 @@ import pytest
 
 from xlaug.dictionaries import Lexicon, LexiconError, available, load_lexicon
 from xlaug.transforms.lexicon_replace import LexiconReplaceStep, keep_case, load_stopwords
-from xlaug.transforms.mixing import entity_spans, normalise_bio
+from xlaug.transforms import bio
 from xlaug.transforms.record import Record, Rejected
 
 
@@ -163,15 +163,15 @@ def test_random_sentences_labels_travel_and_samples_distinct():
     step = LexiconReplaceStep(lex, prob=0.6, samples=3, seed=1)
     for i in range(200):
         toks = [rng.choice(words) for _ in range(rng.randint(1, 12))]
-        labs = normalise_bio([rng.choice(["O", "O", "B-LOC", "I-LOC", "B-ORG"]) for _ in toks])
+        labs = list(bio.repair([rng.choice(["O", "O", "B-LOC", "I-LOC", "B-ORG"]) for _ in toks])[0])
         r = rec(" ".join(toks), " ".join(labs), i)
         result = list(step.run([r]))
         got = [o for o in result if isinstance(o, Record)]
         assert got or (len(result) == 1 and result[0].reason == "no_replacement")
         assert len({o.tgt_tokens for o in got}) == len(got) <= 3
         for o in got:
-            assert list(o.tgt_labels) == normalise_bio(o.tgt_labels)
-            assert len(entity_spans(o.tgt_labels)) == len(entity_spans(labs))
+            assert bio.problem(o.tgt_labels) is None  # valid BIO, no stray I-
+            assert len(bio.spans(o.tgt_labels)) == len(bio.spans(labs))
             for pos, (tok, lang, lab) in enumerate(zip(o.tgt_tokens, o.token_langs, o.tgt_labels)):
                 if lang == "en":  # unchanged words keep their own label
                     (src_i,) = [a for a, b in o.alignment if b == pos]
@@ -212,7 +212,7 @@ def test_lexicon_by_path_loaded_in_setup(tmp_path):
 
 def test_read_pairs_formats_and_errors(tmp_path):
     from xlaug.pipelines.cli import CliError
-    from xlaug.pipelines.dict_induce import read_pairs
+    from xlaug.dictionaries.induce import read_pairs
     tsv = write(tmp_path, "p.tsv", "the house\tdas Haus\n\na cat\teine Katze\n")
     assert [p[1:] for p in read_pairs(tsv)] == [(["the", "house"], ["das", "Haus"], None),
                                                 (["a", "cat"], ["eine", "Katze"], None)]
@@ -238,7 +238,7 @@ def test_read_pairs_formats_and_errors(tmp_path):
 
 
 def test_count_and_select_entries():
-    from xlaug.pipelines.dict_induce import count_links, select_entries
+    from xlaug.dictionaries.induce import count_links, select_entries
     pairs = [(["The", "house", ","], ["Das", "Haus", ","])] * 3 + [(["house", "2"], ["Gebäude", "2"])]
     links = [[(0, 0), (1, 1), (2, 2)]] * 3 + [[(0, 0), (1, 1)]]
     pc, sc, forms = count_links(pairs, links)
@@ -258,9 +258,9 @@ def test_dict_induce_command_end_to_end(tmp_path, tiny_encoder):
     pairs = write(tmp_path, "p.tsv", "the cat sat on the mat .\tdie Katze sass auf der Matte .\n" * 3
                   + "a house in Berlin\tein Haus in Berlin\n")
     out = str(tmp_path / "en-de.tsv")
-    rc = main(["dict", "induce", "--pairs", pairs, "--model", tiny_encoder, "--layer", "2",
+    rc = main(["dict", "induce", "--pairs", pairs, "--align-model", tiny_encoder, "--align-layer", "2",
                "--min-count", "3", "--min-prob", "0", "--src-lang", "en", "--tgt-lang", "de",
-               "--note", "source: test", "--threads", "1", "--out", out])
+               "--note", "source: test", "--align-threads", "1", "--out", out])
     assert rc == 0
     lex = load_lexicon(out)
     assert (lex.src_lang, lex.tgt_lang) == ("en", "de") and lex.weighted
@@ -269,5 +269,5 @@ def test_dict_induce_command_end_to_end(tmp_path, tiny_encoder):
     assert all(w % 3 == 0 for opts in lex.entries.values() for _, w in opts)
     text = open(out, encoding="utf-8").read()
     assert "# source: test" in text and "# built by: xlaug dict induce --pairs" in text
-    assert main(["dict", "induce", "--pairs", pairs, "--model", tiny_encoder, "--min-count", "0",
+    assert main(["dict", "induce", "--pairs", pairs, "--align-model", tiny_encoder, "--min-count", "0",
                  "--out", out]) == 2

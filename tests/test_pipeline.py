@@ -1,5 +1,4 @@
 """The shared pipeline runner: read -> stages -> dataset + rejected + report."""
-import argparse
 import json
 import os
 
@@ -36,13 +35,8 @@ class TwoVariants(Step):
 
 
 def parse(argv):
-    p = argparse.ArgumentParser()
-    common.add_input_arguments(p)
-    common.add_output_arguments(p)
-    common.add_runner_arguments(p)
-    args, extra = p.parse_known_args(argv)
-    args.beam_args = extra
-    return args
+    from xlaug.pipelines.cli import parse_args
+    return parse_args(["run", "filter"] + argv)[2]  # the shared options, as every run command has them
 
 
 @pytest.fixture

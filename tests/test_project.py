@@ -2,35 +2,10 @@ import os
 
 import pytest
 
-from xlaug.transforms.project import (BioError, ProjectionPolicy, ProjectStep, bio_from_spans, fix_bio,
-                                project_spans, project_tags, span_prf, spans_from_bio)
+from xlaug.transforms import bio
+from xlaug.transforms.metrics import span_prf
+from xlaug.transforms.project import ProjectionPolicy, ProjectStep, project_spans, project_tags
 from xlaug.transforms.record import Record, Rejected
-
-
-# -- BIO -------------------------------------------------------------------------
-
-def test_spans_from_valid_bio():
-    labels = ["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "I-LOC", "O", "B-ORG"]
-    assert spans_from_bio(labels) == [(0, 2, "PER"), (3, 4, "LOC"), (4, 6, "LOC"), (7, 8, "ORG")]
-    assert bio_from_spans(spans_from_bio(labels), len(labels)) == labels
-
-
-def test_stray_inside_label_opens_span_or_raises_when_strict():
-    labels = ["O", "I-PER", "I-PER", "B-LOC", "I-ORG"]
-    assert spans_from_bio(labels) == [(1, 3, "PER"), (3, 4, "LOC"), (4, 5, "ORG")]
-    with pytest.raises(BioError, match="token 1"):
-        spans_from_bio(labels, strict=True)
-
-
-def test_label_outside_bio_raises():
-    with pytest.raises(BioError, match="token 1"):
-        spans_from_bio(["O", "PER"])
-
-
-def test_fix_bio_counts_repairs():
-    fixed, n = fix_bio(["I-PER", "I-PER", "O", "I-LOC", "B-ORG", "I-LOC"])
-    assert fixed == ["B-PER", "I-PER", "O", "B-LOC", "B-ORG", "B-LOC"]
-    assert n == 3
 
 
 def test_span_prf_exact_match():
@@ -210,7 +185,7 @@ def test_annotate_step_tiny_tagger(tiny_tagger):
     assert [r.id for r in kept] == ["a", "b"]
     for r in kept:
         assert len(r.tgt_labels) == len(r.tgt_tokens)
-        spans_from_bio(r.tgt_labels, strict=True)  # repaired output is valid BIO
+        bio.spans(r.tgt_labels, strict=True)  # repaired output is valid BIO
         assert r.scores["annotate_bio_fixes"] >= 0
     assert kept[0].tgt_tokens[-1] == "."
     # same model, same words, same labels whatever the batch
@@ -221,9 +196,8 @@ def test_annotate_step_tiny_tagger(tiny_tagger):
 # -- pipeline composition and eval CLI ---------------------------------------------------------
 
 def _parse(argv):
-    from xlaug.pipelines.cli import build_parser
-    args, _ = build_parser().parse_known_args(argv)
-    return args
+    from xlaug.pipelines.cli import parse_args
+    return parse_args(argv)[2]
 
 
 def test_build_stages_translate_train_in_beam(tiny_encoder):
@@ -233,7 +207,7 @@ def test_build_stages_translate_train_in_beam(tiny_encoder):
     from xlaug.pipelines.project import build_stages
 
     args = _parse(["run", "project", "--input", "in.conll", "--output", "out", "--align-model", tiny_encoder,
-                   "--layer", "2", "--on-missing", "drop", "--threads", "1"])
+                   "--align-layer", "2", "--on-missing", "drop", "--threads", "1"])
     stages = build_stages(args)
     assert [s.name for s in stages] == ["align", "project"]
     records = [_rec(i, alignment=None, link_scores=None, tgt_tokens=None, tgt_text="die Katze sass auf der Matte .")
@@ -255,8 +229,8 @@ def test_build_stages_translate_train_in_beam(tiny_encoder):
 def test_build_stages_translate_test_needs_tagger(tiny_encoder, tiny_tagger):
     from xlaug.pipelines.cli import CliError
     from xlaug.pipelines.project import build_stages
-    base = ["run", "project", "--input", "x", "--output", "y", "--align-model", tiny_encoder, "--layer", "2",
-            "--mode", "translate-test"]
+    base = ["run", "project", "--input", "x", "--output", "y", "--align-model", tiny_encoder,
+            "--align-layer", "2", "--mode", "translate-test"]
     with pytest.raises(CliError, match="--tagger-model"):
         build_stages(_parse(base))
     stages = build_stages(_parse(base + ["--tagger-model", tiny_tagger]))
@@ -277,7 +251,7 @@ def _write(tmp_path, name, text):
 def test_eval_project_cli_output(tmp_path, tiny_encoder, capsys):
     from xlaug.pipelines.cli import main
     rc = main(["eval", "project", "--source", _write(tmp_path, "s.conll", SRC),
-               "--target", _write(tmp_path, "t.conll", TGT), "--model", tiny_encoder, "--layer", "2",
+               "--target", _write(tmp_path, "t.conll", TGT), "--align-model", tiny_encoder, "--align-layer", "2",
                "--align-threads", "1"])
     out = capsys.readouterr().out.strip().splitlines()
     assert rc == 0
@@ -298,7 +272,7 @@ def test_eval_project_bad_conll(tmp_path, capsys, src, tgt, match):
     import re
     from xlaug.pipelines.cli import main
     rc = main(["eval", "project", "--source", _write(tmp_path, "s.conll", src),
-               "--target", _write(tmp_path, "t.conll", tgt), "--model", "unused"])
+               "--target", _write(tmp_path, "t.conll", tgt), "--align-model", "unused"])
     err = capsys.readouterr().err
     assert rc == 2
     assert len(err.strip().splitlines()) == 1 and re.search(match, err), err
@@ -309,7 +283,7 @@ def test_europarl_projection_f1_floor(real_encoder, shared_data, tmp_path, capsy
     from xlaug.pipelines.cli import main
     ner = os.path.join(shared_data, "ner-europarl")
     rc = main(["eval", "project", "--source", os.path.join(ner, "en.conll"), "--target",
-               os.path.join(ner, "de.conll"), "--model", real_encoder, "--limit", "150"])
+               os.path.join(ner, "de.conll"), "--align-model", real_encoder, "--limit", "150"])
     out = capsys.readouterr().out.strip().splitlines()
     assert rc == 0
     assert float(out[-1].split("=")[1]) >= 0.90
@@ -322,7 +296,7 @@ def test_translate_test_chain_labels_the_original(tiny_encoder, tiny_tagger):
     from xlaug.pipelines.project import build_stages
 
     args = _parse(["run", "project", "--input", "x", "--output", "y", "--align-model", tiny_encoder,
-                   "--layer", "2", "--mode", "translate-test", "--tagger-model", tiny_tagger,
+                   "--align-layer", "2", "--mode", "translate-test", "--tagger-model", tiny_tagger,
                    "--on-missing", "drop", "--threads", "1"])
     # src: the original (unlabelled) text, tgt: its translation into English
     records = [Record(id=str(i), src_text="Angela Merkel besuchte gestern Paris.",
@@ -336,9 +310,9 @@ def test_translate_test_chain_labels_the_original(tiny_encoder, tiny_tagger):
             rejected.append(out.rejected)
 
         def check(r):
-            spans_from_bio(r.src_labels, strict=True)
+            bio.spans(r.src_labels, strict=True)
             return (r.id, r.src_tokens[-1], len(r.src_labels), r.scores["proj_spans_src"] == len(
-                spans_from_bio(r.tgt_labels)))
+                bio.spans(r.tgt_labels)))
         assert_that(pc | beam.Map(check), equal_to([(str(i), ".", 6, True) for i in range(4)]), label="kept")
         assert_that(rejected | beam.Flatten(), equal_to([]), label="rejected")
 
@@ -352,7 +326,7 @@ def test_translate_train_with_backtranslation_stage(tiny_seq2seq, tiny_encoder):
     from xlaug.pipelines.project import build_stages
 
     args = _parse(["run", "project", "--input", "x", "--output", "y", "--src-lang", "en", "--tgt-lang", "de",
-                   "--translate-model", tiny_seq2seq, "--align-model", tiny_encoder, "--layer", "2",
+                   "--translate-model", tiny_seq2seq, "--align-model", tiny_encoder, "--align-layer", "2",
                    "--on-missing", "drop", "--threads", "1"])
     stages = build_stages(args)
     assert [getattr(s, "name", None) for s in stages][-2:] == ["align", "project"]

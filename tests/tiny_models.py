@@ -8,6 +8,7 @@ model is loaded: ``from_pretrained(path)``.
 from __future__ import annotations
 
 import os
+import string
 
 CORPUS = [
     "the cat sat on the mat .", "die Katze sass auf der Matte .",
@@ -64,14 +65,24 @@ def build_seq2seq(path: str, *, d_model: int = 32, layers: int = 2, vocab_size: 
 
 
 def _wordpiece_tokenizer():
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import BertTokenizerFast
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    # A vocabulary written out, not trained: the WordPiece trainer breaks ties
+    # differently from run to run, which gave a different model every run.
+    # Words of up to 4 characters are whole tokens, longer ones split after
+    # their 4th character (so words with several subwords occur), and single
+    # characters cover everything else.
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    words = sorted({w for line in CORPUS for w in line.split()})
+    chars = sorted({c for w in words for c in w} | set(string.ascii_letters + string.digits + string.punctuation))
+    pieces = [w if len(w) <= 4 else w[:4] for w in words] + ["##" + w[4:] for w in words if len(w) > 4]
+    vocab = {}
+    for piece in specials + chars + ["##" + c for c in chars] + sorted(set(pieces)):
+        vocab.setdefault(piece, len(vocab))
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=False)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(CORPUS * 4, trainers.WordPieceTrainer(vocab_size=400, special_tokens=specials))
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
@@ -88,13 +99,24 @@ def _bert_config(tokenizer, hidden: int, layers: int, **kw):
                       pad_token_id=tokenizer.pad_token_id, **kw)
 
 
-def build_encoder(path: str, *, hidden: int = 32, layers: int = 2, seed: int = 0) -> str:
-    """A BERT-type encoder (WordPiece); simalign loads it with ``layer`` <= layers."""
+def build_encoder(path: str, *, hidden: int = 32, layers: int = 2, seed: int = 0,
+                  scramble: tuple[int, ...] = ()) -> str:
+    """A BERT-type encoder (WordPiece); simalign loads it with ``layer`` <= layers.
+
+    ``scramble``: hidden-state indices (1-based, as ``layer=``) whose layer gets
+    large random weights, so its output aligns clearly worse than the others'
+    (a layer choice then has a clear winner, not one decided by rounding)."""
+    import torch
     from transformers import BertModel
 
     _seed(seed)
     tokenizer = _wordpiece_tokenizer()
     model = BertModel(_bert_config(tokenizer, hidden, layers)).eval()
+    with torch.no_grad():
+        for layer in scramble:
+            for param in model.encoder.layer[layer - 1].parameters():
+                if param.dim() > 1:
+                    param.normal_(0, 1.0)
     os.makedirs(path, exist_ok=True)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)

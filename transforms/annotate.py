@@ -9,7 +9,7 @@ Invalid BIO from the model (I-X after O) is repaired to B-X and counted in
 """
 from __future__ import annotations
 
-from xlaug.transforms.project import fix_bio, is_bio_label_set
+from xlaug.transforms import bio
 from xlaug.transforms.tokenize import simple_tokenize
 from xlaug.transforms.record import Record, Rejected
 from xlaug.transforms.stage import Step
@@ -48,7 +48,7 @@ class AnnotateStep(Step):
             raise ValueError(f"{self.model}: a fast tokenizer is needed (word ids per subword)")
         self._net = AutoModelForTokenClassification.from_pretrained(self.model).to(dev).eval()
         self._id2label = {int(k): v for k, v in self._net.config.id2label.items()}
-        self._bio = is_bio_label_set(self._id2label.values())
+        self._bio = bio.is_bio(self._id2label.values())
         limit = getattr(self._tok, "model_max_length", 512) or 512
         self._limit = min(limit, getattr(self._net.config, "max_position_embeddings", limit) or limit)
 
@@ -88,6 +88,6 @@ class AnnotateStep(Step):
             labels = [l if l is not None else ("O" if self._bio else "X") for l in labels]
             fixes = 0
             if self._bio:
-                labels, fixes = fix_bio(labels)
+                labels, fixes = bio.repair(labels)
             out = r.replace(**{f"{self.side}_tokens": tuple(words), f"{self.side}_labels": tuple(labels)})
             yield out.with_scores(annotate_bio_fixes=fixes).with_origin(self.name, self.model, side=self.side)

@@ -25,7 +25,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable, NamedTuple, Sequence
 
-from xlaug.transforms.mixing import cmi, entity_spans, is_bio, normalise_bio, seeded_rng, switch_points
+from xlaug.transforms import bio
+from xlaug.transforms.mixing import cmi, seeded_rng, switch_points
 from xlaug.transforms.record import Record, Rejected
 from xlaug.transforms.stage import Step
 
@@ -106,13 +107,18 @@ def _types_inside(span: tuple[int, int], ents: list[tuple[int, int, str]]) -> Co
     return Counter(t for s, e, t in ents if a <= s and e <= b)
 
 
+def _entities(labels: Sequence[str] | None) -> list[tuple[int, int, str]]:
+    """BIO entity spans; none for missing or non-BIO (e.g. POS) labels."""
+    return bio.spans(labels) if labels is not None and bio.is_bio(labels) else []
+
+
 def eligible_swaps(pairs: Sequence[PhrasePair], matrix: str,
                    m_labels: Sequence[str] | None, e_labels: Sequence[str] | None
                    ) -> list[tuple[int, int, int, int]]:
     """Phrase pairs in matrix orientation (m0, m1, e0, e1) that respect the
     entity policy (see the module docstring)."""
-    m_ents = entity_spans(m_labels) if m_labels is not None else []
-    e_ents = entity_spans(e_labels) if e_labels is not None else []
+    m_ents = _entities(m_labels)
+    e_ents = _entities(e_labels)
     out = []
     for p in pairs:
         m, e = ((p.s0, p.s1), (p.t0, p.t1)) if matrix == "src" else ((p.t0, p.t1), (p.s0, p.s1))
@@ -176,7 +182,7 @@ def apply_swaps(m_tokens: Sequence[str], e_tokens: Sequence[str],
             i += 1
     out_labels = None
     if m_labels is not None and all(l is not None for l in labels):
-        out_labels = tuple(normalise_bio(labels)) if is_bio(m_labels) else tuple(labels)
+        out_labels = bio.repair(labels)[0] if bio.is_bio(m_labels) else tuple(labels)
     return Switched(tuple(toks), tuple(emb), tuple(idx), out_labels, tuple(swaps))
 
 
@@ -240,7 +246,7 @@ class CodeSwitchStep(Step):
             m_tok, e_tok, m_lab, e_lab = tgt, src, t_lab, s_lab
             m_lang, e_lang = record.tgt_lang or "tgt", record.src_lang or "src"
         fill = "O"
-        if m_lab is not None and e_lab is None and not is_bio(m_lab):
+        if m_lab is not None and e_lab is None and not bio.is_bio(m_lab):
             yield Rejected.of(record, self.name, "missing_labels",
                               "matrix side has non-BIO labels and the embedded side has none")
             return

@@ -13,7 +13,7 @@ import json
 import os
 from typing import Iterator
 
-from xlaug.transforms.readers import STAGE, InputError, InputSpec, check_bio
+from xlaug.transforms.readers import STAGE, InputError, InputSpec, bio_detail, checked_bio
 from xlaug.transforms.record import FIELD_KINDS, Record, RecordError, Rejected
 
 TEXT_COLUMNS = ("text", "sentence", "src_text")
@@ -117,9 +117,9 @@ def read_hf(spec: InputSpec) -> Iterator[Record | Rejected]:
             yield Rejected(STAGE, "empty_text", "source side is empty", record=rec, loc=loc)
             continue
         if spec.tag_scheme == "bio" and rec.src_labels is not None:
-            labels, bad = check_bio(rec.src_labels, spec.fix_bio)
+            labels, bad = checked_bio(rec.src_labels, spec.fix_bio)
             if bad:
-                yield Rejected(STAGE, "invalid_bio", bad, record=rec, loc=loc)
+                yield Rejected(STAGE, "invalid_bio", bio_detail(labels, bad), record=rec, loc=loc)
                 continue
             rec = rec.replace(src_labels=labels)
         yield rec

@@ -20,7 +20,8 @@ from __future__ import annotations
 import os
 from typing import Iterable, Sequence
 
-from xlaug.transforms.mixing import cmi, is_bio, seeded_rng, switch_points
+from xlaug.transforms import bio
+from xlaug.transforms.mixing import cmi, seeded_rng, switch_points
 from xlaug.transforms.record import Record, Rejected
 from xlaug.transforms.stage import Step
 
@@ -61,11 +62,11 @@ def keep_case(source: Sequence[str], words: Sequence[str]) -> list[str]:
     return list(words)
 
 
-def replacement_labels(labels: Sequence[str], n_new: int, bio: bool) -> list[str] | None:
+def replacement_labels(labels: Sequence[str], n_new: int, is_bio: bool) -> list[str] | None:
     """Labels for ``n_new`` words replacing a span, or None when the span's
     labels are mixed and no labelling would be right."""
     first = labels[0]
-    if bio:
+    if is_bio:
         if first == "O":
             return ["O"] * n_new if all(l == "O" for l in labels) else None
         typ = first[2:]
@@ -113,21 +114,21 @@ class LexiconReplaceStep(Step):
                 "seed": self.seed, "keep_entities": self.keep_entities,
                 "exclude_tags": sorted(self.exclude_tags), "stopwords": len(self.stopwords)}
 
-    def _allowed(self, words, labels, bio) -> bool:
+    def _allowed(self, words, labels, is_bio) -> bool:
         if all(w.lower() in self.stopwords for w in words):
             return False
         if labels is None:
             return True
         if any(l in self.exclude_tags for l in labels):
             return False
-        if self.keep_entities and bio and any(l != "O" for l in labels):
+        if self.keep_entities and is_bio and any(l != "O" for l in labels):
             return False
         return True
 
     def replace_once(self, tokens, labels, rng):
         """One sample: (tokens, replaced flags, labels, links src->out)."""
         lex = self.lexicon
-        bio = labels is not None and is_bio(labels)
+        is_bio = labels is not None and bio.is_bio(labels)
         out, flags, out_labels, links = [], [], [], []
         i, n = 0, len(tokens)
         while i < n:
@@ -138,9 +139,9 @@ class LexiconReplaceStep(Step):
                 if not options:
                     continue
                 span_labels = labels[i:i + size] if labels is not None else None
-                if span_labels is not None and replacement_labels(span_labels, 1, bio) is None:
+                if span_labels is not None and replacement_labels(span_labels, 1, is_bio) is None:
                     continue  # mixed labels: the new words could not be labelled
-                if self._allowed(words, span_labels, bio):
+                if self._allowed(words, span_labels, is_bio):
                     match = (size, options, span_labels)
                     break
             if match is None:
@@ -153,7 +154,7 @@ class LexiconReplaceStep(Step):
                 out.extend(new)
                 flags.extend([True] * len(new))
                 if labels is not None:
-                    out_labels.extend(replacement_labels(span_labels, len(new), bio))
+                    out_labels.extend(replacement_labels(span_labels, len(new), is_bio))
                 links.extend((a, b) for a in range(i, i + size) for b in range(start, len(out)))
                 i += size
                 continue

@@ -1,4 +1,4 @@
-"""Small shared pieces of code-switching: mixing measures, BIO spans, seeded RNG.
+"""Small shared pieces of code-switching: mixing measures and a seeded RNG.
 
 Used by both the ALM phrase swapper (codeswitch.py) and the dictionary
 replacer (lexicon_replace.py), so both report the same scores the same way.
@@ -49,36 +49,3 @@ def seeded_rng(seed: int, record_id: str, index: int) -> random.Random:
     process (hashlib, never Python's salted hash())."""
     digest = hashlib.sha256(f"{seed}\x1f{record_id}\x1f{index}".encode("utf-8")).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))
-
-
-# -- BIO labels ----------------------------------------------------------------
-
-def is_bio(labels: Sequence[str]) -> bool:
-    return all(l == "O" or l[:2] in ("B-", "I-") for l in labels)
-
-
-def entity_spans(labels: Sequence[str]) -> list[tuple[int, int, str]]:
-    """(start, end, type) of each BIO entity, end exclusive.  An I-X that does
-    not continue an X entity starts a new one (lenient, like seqeval)."""
-    spans: list[tuple[int, int, str]] = []
-    start, kind = None, None
-    for i, label in enumerate(list(labels) + ["O"]):
-        tag, _, typ = label.partition("-") if label[:2] in ("B-", "I-") else ("O", "", "")
-        if start is not None and (tag != "I" or typ != kind):
-            spans.append((start, i, kind))
-            start, kind = None, None
-        if tag == "B" or (tag == "I" and start is None):
-            start, kind = i, typ
-    return spans
-
-
-def normalise_bio(labels: Sequence[str]) -> list[str]:
-    """Turn an I-X that follows anything but X into B-X."""
-    out: list[str] = []
-    prev_type = None
-    for label in labels:
-        if label.startswith("I-") and prev_type != label[2:]:
-            label = "B-" + label[2:]
-        prev_type = label[2:] if label[:2] in ("B-", "I-") else None
-        out.append(label)
-    return out

@@ -26,75 +26,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from xlaug.transforms import bio
+from xlaug.transforms.bio import Span
 from xlaug.transforms.tokenize import simple_tokenize  # noqa: F401  (re-exported)
 from xlaug.transforms.record import Record, Rejected
 from xlaug.transforms.stage import Step
-
-Span = tuple[int, int, str]  # (start, end_exclusive, type)
-
-
-class BioError(ValueError):
-    """Labels that are not BIO under the strict policy."""
-
-
-_BIO = re.compile(r"^([BI])-(.+)$")
-
-
-def spans_from_bio(labels: Sequence[str], *, strict: bool = False) -> list[Span]:
-    """BIO labels -> [(start, end_exclusive, type)].
-
-    An ``I-X`` that does not continue an ``X`` span opens a new span (the
-    conlleval reading) unless ``strict``, where it raises ``BioError``.  A
-    label that is neither ``O`` nor ``B-``/``I-`` raises ``BioError`` always.
-    """
-    spans: list[Span] = []
-    start, kind = None, None
-    for i, label in enumerate(labels):
-        if label == "O":
-            if kind is not None:
-                spans.append((start, i, kind))
-            start, kind = None, None
-            continue
-        m = _BIO.match(label)
-        if not m:
-            raise BioError(f"token {i}: label {label!r} is not O, B-TYPE or I-TYPE")
-        prefix, typ = m.groups()
-        if prefix == "I" and kind == typ:
-            continue
-        if prefix == "I" and strict:
-            raise BioError(f"token {i}: {label} does not continue a {typ} span")
-        if kind is not None:
-            spans.append((start, i, kind))
-        start, kind = i, typ
-    if kind is not None:
-        spans.append((start, len(labels), kind))
-    return spans
-
-
-def bio_from_spans(spans: Iterable[Span], n: int) -> list[str]:
-    labels = ["O"] * n
-    for start, end, typ in spans:
-        labels[start] = f"B-{typ}"
-        for k in range(start + 1, end):
-            labels[k] = f"I-{typ}"
-    return labels
-
-
-def fix_bio(labels: Sequence[str]) -> tuple[list[str], int]:
-    """Repair I-X that does not continue an X span into B-X; returns (labels, fixes)."""
-    out, fixes, prev = [], 0, "O"
-    for label in labels:
-        m = _BIO.match(label)
-        if m and m.group(1) == "I" and prev[2:] != m.group(2):
-            label = "B-" + m.group(2)
-            fixes += 1
-        out.append(label)
-        prev = label if _BIO.match(label) else "O"
-    return out, fixes
-
-
-def is_bio_label_set(labels: Iterable[str]) -> bool:
-    return all(l == "O" or _BIO.match(l) for l in labels)
 
 
 # -- span projection ------------------------------------------------------
@@ -235,7 +171,7 @@ def project_spans(src_spans: Sequence[Span], links: Iterable[tuple[int, int]], n
             results[k] = SpanResult(span, rng, conf, "projected")
     placed = [(r.tgt[0], r.tgt[1], _type(r, policy, tgt_tokens, src_tokens))
               for r in results if r.status == "projected"]
-    return bio_from_spans(placed, n_tgt), results
+    return bio.from_spans(placed, n_tgt), results
 
 
 def _type(r: SpanResult, policy: ProjectionPolicy, tgt_tokens, src_tokens) -> str:
@@ -358,8 +294,8 @@ class ProjectStep(Step):
                 self.name, None, tag_scheme="pos", rule=self.tag_rule, from_side=self.from_side)
             return
         try:
-            spans = spans_from_bio(labels, strict=self.strict_bio)
-        except BioError as e:
+            spans = bio.spans(labels, strict=self.strict_bio)
+        except bio.BioError as e:
             yield Rejected.of(record, self.name, "invalid_bio", f"{self.from_side}_labels: {e}")
             return
         tgt_labels, results = project_spans(spans, links, n_to, record.link_scores, self.policy, to_tokens,
@@ -383,31 +319,3 @@ class ProjectStep(Step):
         ).with_origin(self.name, None, gap=self.policy.gap, derived_type=self.policy.derived_type,
                       trim=self.policy.trim, on_missing=self.policy.on_missing,
                       min_confidence=self.policy.min_confidence, from_side=self.from_side)
-
-
-# -- scoring (eval) -------------------------------------------------------------
-
-def span_prf(gold: Iterable[Sequence[str]], pred: Iterable[Sequence[str]]) -> dict:
-    """Span precision/recall/F1 with exact span + type match (seqeval's default
-    reading of BIO: a stray I- opens a span).  Also per type."""
-    tp: Counter = Counter()
-    n_gold: Counter = Counter()
-    n_pred: Counter = Counter()
-    for g, p in zip(gold, pred):
-        gs, ps = set(spans_from_bio(g)), set(spans_from_bio(p))
-        for s in gs:
-            n_gold[s[2]] += 1
-        for s in ps:
-            n_pred[s[2]] += 1
-        for s in gs & ps:
-            tp[s[2]] += 1
-
-    def prf(t, g, p):
-        prec = t / p if p else 0.0
-        rec = t / g if g else 0.0
-        f = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        return {"precision": prec, "recall": rec, "f1": f, "gold": g, "pred": p, "correct": t}
-
-    out = prf(sum(tp.values()), sum(n_gold.values()), sum(n_pred.values()))
-    out["per_type"] = {t: prf(tp[t], n_gold[t], n_pred[t]) for t in sorted(set(n_gold) | set(n_pred))}
-    return out

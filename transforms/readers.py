@@ -8,15 +8,14 @@ one, so a bad byte costs one line, not the file.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from xlaug.transforms import bio
 from xlaug.transforms.record import Record, RecordError, Rejected
 
 STAGE = "read"
 FORMATS = ("text", "tsv", "parallel", "conll", "jsonl", "hf")
-_BIO = re.compile(r"^(O|[BI]-.+)$")
 
 
 class InputError(Exception):
@@ -144,29 +143,19 @@ def read_parallel(spec: InputSpec) -> Iterator[Record | Rejected]:
                      src_text=src, tgt_text=tgt, loc=loc)
 
 
-class BioProblem(str):
-    """A problem text that also knows the 0-based token it is about."""
+def checked_bio(labels, fix: bool) -> tuple[tuple[str, ...], bio.BioProblem | None]:
+    """(labels, first problem or None).  With ``fix``, a stray I-X becomes B-X
+    (the conlleval reading) instead of a problem; a label that is not BIO
+    stays a problem either way."""
+    labels = bio.repair(labels)[0] if fix else tuple(labels)
+    return labels, bio.problem(labels)
 
-    def __new__(cls, text: str, index: int):
-        obj = super().__new__(cls, text)
-        obj.index = index
-        return obj
 
-
-def check_bio(labels, fix: bool) -> tuple[tuple[str, ...], str | None]:
-    """(labels, problem).  With ``fix``, an I-X that does not continue an X
-    becomes B-X (the conlleval reading) and no problem is reported."""
-    out, prev = [], "O"
-    for i, tag in enumerate(labels):
-        if not _BIO.match(tag):
-            return tuple(labels), BioProblem(f"tag {tag!r} at token {i + 1} is not O, B-X or I-X", i)
-        if tag.startswith("I-") and prev[2:] != tag[2:]:
-            if not fix:
-                return tuple(labels), BioProblem(f"{tag} at token {i + 1} follows {prev}", i)
-            tag = "B-" + tag[2:]
-        out.append(tag)
-        prev = tag
-    return tuple(out), None
+def bio_detail(labels, bad: bio.BioProblem) -> str:
+    """The problem and the option that accepts such labels."""
+    if bio.is_label(labels[bad.index]):
+        return f"{bad}; --fix-bio reads it as the start of a span"
+    return f"{bad}; for POS or other tags pass --tag-scheme any"
 
 
 def _conll_sentences(path: str):
@@ -204,9 +193,9 @@ def _conll_record(spec, path, first, rows, problem, raw_lines, side):
     tokens = tuple(r[1] for r in rows)
     labels = tuple(r[2] for r in rows)
     if spec.tag_scheme == "bio":
-        labels, bad = check_bio(labels, spec.fix_bio)
+        labels, bad = checked_bio(labels, spec.fix_bio)
         if bad:
-            return Rejected(STAGE, "invalid_bio", bad, loc=f"{path}:{rows[bad.index][0]}",
+            return Rejected(STAGE, "invalid_bio", bio_detail(labels, bad), loc=f"{path}:{rows[bad.index][0]}",
                             raw="\n".join(raw_lines))
     return tokens, labels, loc
 

@@ -255,6 +255,14 @@ class Rejected:
     loc: str | None = None
     raw: str | None = None
 
+    def __post_init__(self):
+        # Plain str only: a str subclass travels to Beam workers pickled, and
+        # one with a constructor of its own cannot be unpickled there.
+        for name in ("stage", "reason", "detail", "loc", "raw"):
+            value = getattr(self, name)
+            if value is not None and type(value) is not str:
+                object.__setattr__(self, name, str(value))
+
     def to_dict(self) -> dict:
         return {
             "stage": self.stage,

@@ -38,7 +38,8 @@ def smoothed_shares(counts: dict, alpha: float) -> dict:
     """{key: n} -> {key: {"n", "share_before", "share_after", "keep_prob"}}.
 
     ``share_after`` is the expected share after sampling (= q_i)."""
-    counts = {k: int(n) for k, n in counts.items() if n > 0}
+    # Sorted first: sums run in one order whatever order the counts arrived in.
+    counts = {k: int(n) for k, n in sorted(counts.items()) if n > 0}
     total = sum(counts.values())
     if not total:
         return {}
