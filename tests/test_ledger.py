@@ -272,6 +272,8 @@ def test_a_correct_nbest_stage_passes(tmp_path):
         "name": "nbest", "in": 30, "out": 89, "rejected": 1, "rejected_by_reason": {"empty_translation": 1},
         "created": 60, "ids_ok": True}
     assert (report["read"], report["kept"], report["rejected"], report["created"]) == (30, 89, 1, 60)
+    card = open(os.path.join(str(tmp_path / "out"), "README.md"), encoding="utf-8").read()
+    assert "Every record is accounted for" in card and "| nbest | 30 | 89 | 1 | 60 | ok |" in card
 
 
 def test_the_command_exits_non_zero(tmp_path, monkeypatch, capsys):
@@ -283,6 +285,9 @@ def test_the_command_exits_non_zero(tmp_path, monkeypatch, capsys):
     assert "stage broken: 1 id(s) do not add up: c.tsv:4 (missing)" in capsys.readouterr().err
     report = json.load(open(os.path.join(out, "report.json")))
     assert not report["identity_ok"] and report["stages"][1]["problems"][0]["id"] == "c.tsv:4"
+    card = open(os.path.join(out, "README.md"), encoding="utf-8").read()
+    assert "identity check by ids failed" in card and "c.tsv:4 (missing)" in card
+    assert "| broken | 30 | 29 | 0 | 0 | MISMATCH |" in card
 
 
 @pytest.mark.parametrize("runner", ["multiprocess", "portable"])

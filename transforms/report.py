@@ -147,7 +147,7 @@ def write_histograms(scores: dict, thresholds: dict, folder: str) -> list[str]:
 
 
 FIELD_DOCS = [
-    ("id", "stable id: input file name and line (suffixes -btN, -csN for generated variants)"),
+    ("id", "stable id: input file name and line (suffixes -btN, -csN, -lxN for generated variants)"),
     ("src_lang / tgt_lang", "language codes; src is the side the data came from"),
     ("src_text / tgt_text", "text of each side (null when the input was tokenized)"),
     ("src_tokens / tgt_tokens", "tokens (null when the input was plain text)"),
@@ -156,7 +156,8 @@ FIELD_DOCS = [
     ("alignment / link_scores", "0-based (src, tgt) word links and a similarity per link"),
     ("scores", "score name -> value for every filter and stage that ran"),
     ("scores_extra", "JSON of any other score the records carried"),
-    ("origin", "stages that made the record: stage, model, parameters (JSON)"),
+    ("origin", "stages that made the record: stage, model, parameters (JSON; a generated variant's "
+               "step has parent, siblings and child)"),
     ("loc", "input file and line the record came from"),
 ]
 
@@ -182,12 +183,19 @@ def dataset_card(report: dict) -> str:
     lines += [f"| {s} | {n} |" for s, n in report["splits"].items()]
     lines += ["", f"Read {report['read']}, kept {report['kept']}, rejected {report['rejected']}"
               + (f", created {report['created']}" if report["created"] else "") + ".", ""]
+    lines += ["Every record is accounted for, checked by ids per stage: each stage's kept and "
+              "rejected records are its inputs, or new records that name their parent."
+              if report["identity_ok"] else
+              f"**The identity check by ids failed**: {report.get('error', '')}. "
+              "See `stages` in report.json.", ""]
     if report["rejected_by_reason"]:
         lines += ["| rejected because | records |", "| --- | --- |"]
         lines += [f"| {r} | {n} |" for r, n in report["rejected_by_reason"].items()]
         lines += ["", "Rejected records, with stage and reason, are in `rejected/`.", ""]
-    lines += ["## Stages", "", "| stage | in | out | rejected |", "| --- | --- | --- | --- |"]
-    lines += [f"| {r['name']} | {r['in'] if r['in'] is not None else '-'} | {r['out']} | {r['rejected']} |"
+    lines += ["## Stages", "", "| stage | in | out | rejected | created | ids |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['name']} | {r['in'] if r['in'] is not None else '-'} | {r['out']} | {r['rejected']} "
+              f"| {r['created']} | {'ok' if r['ids_ok'] else 'MISMATCH'} |"
               for r in report["stages"]]
     lines += ["", "## Fields", ""] + [f"- `{n}`: {d}" for n, d in FIELD_DOCS]
     lines += ["", "## Loading", "", "```python", "import datasets",
