@@ -9,5 +9,5 @@ OPTIONS = align_options("align", required=True, old={"align-long-input": ("long-
 
 
 def build_stages(o) -> list:
-    from xlaug.pipelines.align_args import align_stage
-    return [align_stage(o)]
+    from xlaug.pipelines.align_args import align_step
+    return [align_step(o)]

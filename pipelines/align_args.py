@@ -3,11 +3,11 @@
     align_options(task)            the declared --align-* options, defaults of that task
     aligner_kwargs(options)        -> keyword arguments of WordAligner / AlignStep
     check_aligner(options)         model, kind and layer checked before any work
-    align_stage(options)           -> Beam stage (resolves --align-layer auto once)
+    align_step(options)            -> the stage, xlaug.transforms.align.AlignStep
 """
 from __future__ import annotations
 
-from xlaug.pipelines.options import Option, choice, device, integer, layer, number
+from xlaug.pipelines.options import Option, choice, device, integer, layer, number, path
 from xlaug.transforms.align_defaults import DEFAULT_BATCH_SIZE, LONG_INPUT_POLICIES, METHODS, TASK_DEFAULTS
 
 GROUP = "word alignment"
@@ -23,7 +23,7 @@ def align_options(task: str = "align", *, required: bool = False, old: dict | No
         return Option(name, *args, group=GROUP, old=tuple(old.get(name, ())), **kw)
 
     return (
-        opt("align-model", required=required, metavar="MODEL",
+        opt("align-model", path, required=required, metavar="MODEL",
             help="encoder for alignment: hub id or local directory"),
         opt("align-layer", layer, d["layer"],
             help="hidden layer to align with (0 = embeddings), or 'auto' to choose on a sample of the input"),
@@ -74,8 +74,3 @@ def align_step(o, **extra):
     from xlaug.transforms.align import AlignStep
     check_aligner(o)
     return AlignStep(o.align_model, **aligner_kwargs(o), **extra)
-
-
-def align_stage(o, **extra):
-    from xlaug.transforms.align import AlignStage
-    return AlignStage(align_step(o, **extra))

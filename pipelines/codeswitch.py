@@ -5,7 +5,7 @@ Light at import time: Beam, torch and the aligner load inside build_stages.
 from __future__ import annotations
 
 from xlaug.pipelines.align_args import align_options
-from xlaug.pipelines.options import Option, choice, integer, number, text
+from xlaug.pipelines.options import Option, choice, integer, number, path, text
 
 HELP = "code-switch text: ALM phrase swapping of aligned pairs, or dictionary replacement"
 DESCRIPTION = (
@@ -28,7 +28,7 @@ OPTIONS = (
     Option("extend-unaligned", flag=True, group=GROUP,
            help="alm: also use phrase pairs grown over unaligned boundary words"),
     Option("samples", integer(min=1), 1, group=GROUP, help="code-switched sentences per input (distinct)"),
-    Option("lexicon", metavar="FILE|NAME", group=GROUP,
+    Option("lexicon", path, metavar="FILE|NAME", group=GROUP,
            help="lexicon: file (tab/space columns, MUSE) or shipped name, e.g. en-de"),
     Option("prob", number(min=0.0, max=1.0, min_open=True), 0.3, group=GROUP,
            help="lexicon: replacement probability per match"),
@@ -63,20 +63,19 @@ def check_lexicon(o) -> None:
 
 
 def build_stages(o) -> list:
-    from xlaug.transforms.stage import ApplyStep
     if o.mode == "lexicon":
         from xlaug.transforms.lexicon_replace import LexiconReplaceStep
         check_lexicon(o)
         tags = [t for t in o.exclude_tags.split(",") if t.strip()]
-        return [ApplyStep(LexiconReplaceStep(
+        return [LexiconReplaceStep(
             o.lexicon, prob=o.prob, stopwords=o.stopwords, exclude_tags=tags,
-            choice=o.choice, samples=o.samples, seed=o.seed, keep_entities=o.keep_entities))]
+            choice=o.choice, samples=o.samples, seed=o.seed, keep_entities=o.keep_entities)]
     from xlaug.transforms.codeswitch import CodeSwitchStep
     stages = []
     if o.align_model:
-        from xlaug.pipelines.align_args import align_stage
-        stages.append(align_stage(o, only_missing=True))
-    stages.append(ApplyStep(CodeSwitchStep(
+        from xlaug.pipelines.align_args import align_step
+        stages.append(align_step(o, only_missing=True))
+    stages.append(CodeSwitchStep(
         alpha=o.alpha, max_phrase_len=o.max_phrase_len, max_swaps=o.max_swaps,
-        matrix=o.matrix, samples=o.samples, seed=o.seed, extend_unaligned=o.extend_unaligned)))
+        matrix=o.matrix, samples=o.samples, seed=o.seed, extend_unaligned=o.extend_unaligned))
     return stages

@@ -12,33 +12,49 @@ import shutil
 import sys
 import time
 
-from xlaug.pipelines.options import Option, choice, integer, lang_code, text
+import re
+
+from xlaug.pipelines.options import Option, choice, integer, lang_code, path, text
 from xlaug.transforms.errors import UsageError as CliError
 
 OUTPUT_FORMATS = ("parquet", "jsonl")
 INPUT_FORMATS = ("auto", "text", "tsv", "parallel", "conll", "jsonl", "hf")
 
+
+def tag_scheme(value) -> str:
+    if value == "pos":
+        raise ValueError("'pos' is now 'any' (per-token tags such as POS, projected token by token)")
+    return choice("bio", "any")(value)
+
+
+def gpu_spec(value) -> str:
+    spec = text(value).strip()
+    if not re.match(r"^[a-z0-9-]+(:[1-9][0-9]*)?$", spec):
+        raise ValueError(f"expected an accelerator type and count such as nvidia-tesla-t4:1, got {spec!r}")
+    return spec
+
+
 INPUT_OPTIONS = (
-    Option("input", short="-i", required=True, metavar="FILE", group="input",
+    Option("input", path, short="-i", required=True, metavar="FILE", group="input",
            help="corpus file (or a saved Hugging Face dataset folder / Parquet file)"),
-    Option("target", metavar="FILE", group="input",
+    Option("target", path, metavar="FILE", group="input",
            help="the other side, line-aligned with --input (parallel text or CoNLL)"),
     Option("input-format", choice(*INPUT_FORMATS), "auto", group="input",
            help="auto: by extension/content; tsv also reads 'src ||| tgt' lines"),
     Option("src-lang", lang_code, metavar="L", group="input", help="language code of --input (e.g. en)"),
     Option("tgt-lang", lang_code, metavar="L", group="input", help="language code of the other side (e.g. de)"),
-    Option("tag-scheme", choice("bio", "any"), "bio", group="input",
+    Option("tag-scheme", tag_scheme, "bio", metavar="{bio,any}", group="input",
            help="bio: labels are BIO spans (NER): a sequence that is not valid BIO is rejected on read, "
                 "and projection carries spans; any: per-token tags (POS ...), projected token by token"),
     Option("fix-bio", flag=True, group="input",
            help="repair I-X that starts an entity into B-X instead of rejecting the sentence"),
     Option("limit", integer(min=1), metavar="N", group="input", help="read only the first N input items"),
-    Option("config", metavar="FILE", group="input",
+    Option("config", path, metavar="FILE", group="input",
            help="YAML file of option values, option names as keys (the command line wins)"),
 )
 
 OUTPUT_OPTIONS = (
-    Option("output", short="-o", required=True, metavar="DIR", group="output", help="output folder"),
+    Option("output", path, short="-o", required=True, metavar="DIR", group="output", help="output folder"),
     Option("output-format", choice(*OUTPUT_FORMATS), "parquet", group="output"),
     Option("splits", text, "train=1.0", group="output",
            help="named splits by deterministic hash of the id, e.g. train=0.9,validation=0.05,test=0.05"),
@@ -54,7 +70,7 @@ RUNNER_OPTIONS = (
                 "or any Beam runner name (FlinkRunner, SparkRunner, ...)"),
     Option("workers", integer(min=0), 0, group=RUNNER_GROUP,
            help="worker processes for local runners (0: default)"),
-    Option("dataflow-gpu", metavar="TYPE[:COUNT]", group=RUNNER_GROUP,
+    Option("dataflow-gpu", gpu_spec, metavar="TYPE[:COUNT]", group=RUNNER_GROUP,
            help="dataflow: GPU workers, e.g. nvidia-tesla-t4:1 (installs the driver, one process per VM)"),
 )
 
@@ -108,16 +124,17 @@ def prepare_output(args) -> str:
 
 
 def run_pipeline(args: argparse.Namespace, stages: list, *, command: str) -> dict:
-    """Read args.input, apply ``stages`` in order (each a PTransform with a
-    ``name`` returning StageOutput), write args.output; returns the report.
-    Raises CliError on bad input before any work is done."""
+    """Read args.input, apply ``stages`` in order (each a
+    ``xlaug.transforms.stage.Step``, run by ApplyStep), write args.output;
+    returns the report.  Raises CliError on bad input before any work is done."""
     import apache_beam as beam
 
     from xlaug.runners import pipeline_options
+    from xlaug.transforms.apply import ApplyStep
     from xlaug.transforms.io import ReadCorpus, WriteDataset, parse_splits
     from xlaug.transforms.ledger import account
     from xlaug.transforms.report import build_report
-    from xlaug.transforms.stage import stage_meta
+    from xlaug.transforms.stage import check_steps
     from xlaug.transforms.stats import CollectStats
 
     spec = input_spec(args)
@@ -128,14 +145,12 @@ def run_pipeline(args: argparse.Namespace, stages: list, *, command: str) -> dic
     out_dir = prepare_output(args)
     options = pipeline_options(args)
 
-    score_ranges, thresholds, names = {}, {}, []
+    check_steps(stages)
+    score_ranges, thresholds = {}, {}
     for st in stages:
-        name, ranges, th = stage_meta(st)
-        score_ranges.update(ranges)
-        thresholds.update(th)
-        names.append(name)
-    if len(set(names)) != len(names):
-        raise CliError(f"stage names must be unique, got {names}")
+        score_ranges.update(st.score_ranges)
+        thresholds.update(st.thresholds)
+    names = [st.name for st in stages]
 
     started = time.time()
     with beam.Pipeline(options=options) as p:
@@ -144,13 +159,12 @@ def run_pipeline(args: argparse.Namespace, stages: list, *, command: str) -> dic
         books = [("read", None, read)]  # (name, input, output) for the identity check
         current = read.kept
         for st in stages:
-            out = current | st
-            outputs.append((stage_meta(st)[0], out))
-            books.append((stage_meta(st)[0], current, out))
+            out = current | ApplyStep(st)
+            outputs.append((st.name, out))
+            books.append((st.name, current, out))
             current = out.kept
-            shares = getattr(st, "shares", None)  # the sampling stage's language shares
-            if shares is not None:
-                _write_json(shares, f"{out_dir}/_stats/sampling.json", f"{stage_meta(st)[0]} shares")
+            if st.report_key and out.context is not None:  # e.g. sampling's language shares
+                _write_json(out.context, f"{out_dir}/_stats/{st.report_key}.json", f"{st.name} context")
         rejected = [o.rejected for _, o in outputs] | "All rejected" >> beam.Flatten()
         split_counts = (current, rejected) | WriteDataset(
             out_dir, splits=splits, seed=args.seed, fmt=args.output_format,

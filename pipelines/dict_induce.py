@@ -12,15 +12,15 @@ import sys
 
 from xlaug.dictionaries.induce import FORMATS
 from xlaug.pipelines.align_args import align_options
-from xlaug.pipelines.options import Option, choice, integer, lang_code, number
+from xlaug.pipelines.options import Option, choice, integer, lang_code, number, path
 
 HELP = "induce a bilingual lexicon from parallel text with the word aligner"
 DESCRIPTION = (HELP + ". Input: TSV 'src<TAB>tgt', pipes 'src ||| tgt', or two sentence-parallel "
                "CoNLL files (--pairs SRC.conll --target TGT.conll). Output: src<TAB>tgt<TAB>count.")
 
 OPTIONS = (
-    Option("pairs", required=True, metavar="FILE", help="parallel text (or the src CoNLL file)"),
-    Option("target", metavar="FILE", help="tgt CoNLL file for --format conll-pair"),
+    Option("pairs", path, required=True, metavar="FILE", help="parallel text (or the src CoNLL file)"),
+    Option("target", path, metavar="FILE", help="tgt CoNLL file for --format conll-pair"),
     Option("format", choice(*FORMATS), "auto",
            help="input format; auto: conll-pair with --target, jsonl for *.jsonl, pipes when "
                 "' ||| ' is seen, else tsv.  jsonl: xlaug records; their links are used as they are"),
@@ -32,9 +32,9 @@ OPTIONS = (
     Option("src-lang", lang_code, help="source language code (header)"),
     Option("tgt-lang", lang_code, help="target language code (header)"),
     Option("note", repeat=True, help="a header line (source, licence); repeatable"),
-    Option("out", required=True, metavar="FILE", help="lexicon file to write"),
+    Option("out", path, required=True, metavar="FILE", help="lexicon file to write"),
     Option("overwrite", flag=True, help="replace --out when it exists"),
-    Option("save-alignments", metavar="JSONL",
+    Option("save-alignments", path, metavar="JSONL",
            help="also write the aligned pairs as xlaug records (JSONL), to reuse the links"),
 ) + align_options("align", required=True, old={
     "align-model": ("model",), "align-batch-size": ("batch-size",), "align-device": ("device",),

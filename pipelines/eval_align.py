@@ -11,15 +11,15 @@ import sys
 import time
 
 from xlaug.pipelines.align_args import align_options
-from xlaug.pipelines.options import Option
+from xlaug.pipelines.options import Option, path
 
 HELP = "word-alignment precision, recall and AER against gold links"
 DESCRIPTION = (HELP + ". Reads 'src ||| tgt' pairs and gold links ('i-j' sure, 'ipj' possible, "
                "1-indexed); the last line printed is AER=<value>.")
 
 OPTIONS = (
-    Option("pairs", required=True, metavar="FILE", help="'source ||| target' pairs, one a line"),
-    Option("gold", required=True, metavar="FILE",
+    Option("pairs", path, required=True, metavar="FILE", help="'source ||| target' pairs, one a line"),
+    Option("gold", path, required=True, metavar="FILE",
            help="gold links, 1-indexed 'i-j' (sure) / 'ipj' (possible)"),
 ) + align_options("align", required=True,
                   old={"align-model": ("model",), "align-batch-size": ("batch-size",)})

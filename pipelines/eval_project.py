@@ -8,15 +8,15 @@ import sys
 import time
 
 from xlaug.pipelines.align_args import align_options
-from xlaug.pipelines.options import Option, integer
+from xlaug.pipelines.options import Option, integer, path
 from xlaug.pipelines.project import POLICY_OPTIONS
 
 HELP = "projection quality: span precision/recall/F1 of source labels projected onto target gold"
 DESCRIPTION = HELP + ". Last line: F1=<value>."
 
 OPTIONS = (
-    Option("source", required=True, metavar="FILE", help="CoNLL file with the source tokens and gold tags"),
-    Option("target", required=True, metavar="FILE",
+    Option("source", path, required=True, metavar="FILE", help="CoNLL file with the source tokens and gold tags"),
+    Option("target", path, required=True, metavar="FILE",
            help="CoNLL file, sentence k = translation of source sentence k"),
     Option("limit", integer(min=1), metavar="N", help="only the first N sentence pairs"),
 ) + align_options("project", required=True,

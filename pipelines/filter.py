@@ -135,24 +135,21 @@ def _load_mapping(value) -> dict:
 
 
 def build_stages(args) -> list:
-    """[filter, dedup, (sampling)] as PTransforms returning StageOutput.
+    """[filter, dedup, (sampling)]: stages (xlaug.transforms.stage.Step).
 
-    The sampling stage, when present, has ``.shares`` (a one-element
-    PCollection of {lang: {n, share_before, share_after, keep_prob}}) once applied.
+    The sampling stage's context (its language shares) goes into the report.
     """
     from xlaug.transforms.errors import UsageError as CliError
     from xlaug.transforms.dedup import Dedup
     from xlaug.transforms.filter_step import FilterStep
     from xlaug.transforms.filters import build_filters
     from xlaug.transforms.sampling import Sampling
-    from xlaug.transforms.stage import ApplyStep
 
     try:
         filters = build_filters(filter_config(args))
     except FilterConfigError as e:
         raise CliError(str(e)) from None
-    stages = [ApplyStep(FilterStep(filters, batch_size=args.filter_batch_size)),
-              Dedup(args.dedup)]
+    stages = [FilterStep(filters, batch_size=args.filter_batch_size), Dedup(args.dedup)]
     if args.sample_alpha is not None:
         stages.append(Sampling(args.sample_alpha, seed=args.seed, by=args.sample_by))
     return stages

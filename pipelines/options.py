@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -48,6 +49,13 @@ def text(value) -> str:
     if isinstance(value, bool):
         raise ValueError(f"expected a value, got {_show(value)} (quote it in YAML)")
     return str(value)
+
+
+def path(value) -> str:
+    """A file, folder or model name; ``~`` expanded here, as a shell would on
+    the command line, so YAML and Python values mean the same."""
+    name = text(value)
+    return os.path.expanduser(name) if name.startswith("~") else name
 
 
 def boolean(value) -> bool:
@@ -184,6 +192,7 @@ class Option:
     metavar: str | None = None
     old: tuple = ()             # deprecated spellings, still read (with a warning)
     group: str | None = None    # help section
+    positional: bool = False    # given as a bare word (xlaug models get NAME), not --name
 
     @property
     def dest(self) -> str:
@@ -256,6 +265,10 @@ def add_to_parser(parser: argparse.ArgumentParser, options: Iterable[Option]) ->
         else:
             kw["action"] = "append" if o.repeat else "store"
             kw["metavar"] = o.metavar or _metavar(o)
+        if o.positional:
+            kw.pop("dest")
+            target.add_argument(o.dest, nargs="?", **kw)
+            continue
         flags = [o.flag_name] + ([o.short] if o.short else [])
         target.add_argument(*flags, **kw)
         for old in o.old:
@@ -326,11 +339,10 @@ def resolve(options: Iterable[Option], layers: list[tuple[dict, str]]) -> argpar
     options = list(options)
     ns = argparse.Namespace(**{o.dest: o.initial() for o in options})
     table = {o.dest: o for o in options}
-    seen: set[str] = set()
     for values, where in layers:
         for dest, raw in values.items():
             o = table[dest]
-            if raw is None and not o.flag and not o.required:
+            if raw is None:
                 value = o.initial()  # YAML null / keyword None: the default
             else:
                 try:
@@ -338,8 +350,8 @@ def resolve(options: Iterable[Option], layers: list[tuple[dict, str]]) -> argpar
                 except ValueError as e:
                     raise UsageError(f"{where}{o.flag_name}: {e}") from None
             setattr(ns, dest, value)
-            seen.add(dest)
-    missing = [o.flag_name for o in options if o.required and getattr(ns, o.dest) in (None, "")]
+    missing = [o.dest.upper() if o.positional else o.flag_name
+               for o in options if o.required and getattr(ns, o.dest) in (None, "")]
     if missing:
         raise UsageError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
     return ns

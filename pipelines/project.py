@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from xlaug.pipelines.align_args import align_options
 from xlaug.pipelines.backtranslate import RUNTIME_OPTIONS, translate_options
-from xlaug.pipelines.options import Option, choice, integer, number, text
+from xlaug.pipelines.options import Option, choice, integer, number, path, text
 
 HELP = "project token labels (NER spans, POS tags) across languages through word alignment"
 DESCRIPTION = __doc__
@@ -43,7 +43,7 @@ OPTIONS = (
     Option("fill-tag", text, "X", group="projection", help="--tag-scheme any: tag for target words with no link"),
     Option("strict-bio", flag=True, group="projection",
            help="reject (invalid_bio) labels with I- not continuing a span instead of reading it as B-"),
-    Option("tagger-model", metavar="MODEL", group="projection",
+    Option("tagger-model", path, metavar="MODEL", group="projection",
            help="translate-test: token-classification model (hub id or local dir) for the translation"),
     Option("tagger-batch-size", integer(min=1), 16, group="projection"),
 ) + POLICY_OPTIONS + align_options("project") + translate_options(required=False) + RUNTIME_OPTIONS
@@ -73,13 +73,12 @@ def check_options(o) -> None:
 
 
 def build_stages(o) -> list:
-    """[translate?] -> [annotate (translate-test)] -> align -> project, each a
-    PTransform returning StageOutput(kept, rejected)."""
-    from xlaug.pipelines.align_args import align_stage
+    """[translate?] -> [annotate (translate-test)] -> align -> project: stages
+    (xlaug.transforms.stage.Step)."""
+    from xlaug.pipelines.align_args import align_step
     from xlaug.transforms.annotate import AnnotateStep
     from xlaug.transforms.models import check_model
     from xlaug.transforms.project import ProjectStep
-    from xlaug.transforms.stage import ApplyStep
 
     check_options(o)
     rules = policy(o, on_missing=o.on_missing)
@@ -89,11 +88,11 @@ def build_stages(o) -> list:
         stages += backtranslate.build_stages(o)
     if o.mode == "translate-test":
         check_model(o.tagger_model, "--tagger-model", kind="tagger")
-        stages.append(ApplyStep(AnnotateStep(o.tagger_model, side="tgt", batch_size=o.tagger_batch_size,
-                                             device=o.device, threads=o.threads)))
+        stages.append(AnnotateStep(o.tagger_model, side="tgt", batch_size=o.tagger_batch_size,
+                                   device=o.device, threads=o.threads))
     # MT output arrives untokenised: split punctuation off before aligning.
-    stages.append(align_stage(o, tokenize="words"))
-    stages.append(ApplyStep(ProjectStep(rules, from_side="src" if o.mode == "translate-train" else "tgt",
-                                        tag_scheme="bio" if o.tag_scheme == "bio" else "pos",
-                                        tag_rule=o.tag_rule, fill_tag=o.fill_tag, strict_bio=o.strict_bio)))
+    stages.append(align_step(o, tokenize="words"))
+    stages.append(ProjectStep(rules, from_side="src" if o.mode == "translate-train" else "tgt",
+                              tag_scheme="bio" if o.tag_scheme == "bio" else "pos",
+                              tag_rule=o.tag_rule, fill_tag=o.fill_tag, strict_bio=o.strict_bio))
     return stages

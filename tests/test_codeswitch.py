@@ -259,7 +259,7 @@ def test_beam_kept_plus_rejected_equals_read():
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
 
-    from xlaug.transforms.stage import ApplyStep
+    from xlaug.transforms.apply import ApplyStep
 
     recs = pairs(30) + [Record(id="nolinks", src_text="a b", tgt_text="c d"),
                         Record(id="mono", src_text="a b c")]
@@ -301,7 +301,7 @@ def test_cli_build_stages_and_argument_errors(tmp_path, tiny_encoder):
                   "--matrix", "tgt"])
     stages = codeswitch.build_stages(args)
     assert [s.name for s in stages] == ["codeswitch"]
-    step = stages[0].step
+    step = stages[0]
     assert (step.alpha, step.samples, step.seed, step.matrix) == (0.4, 3, 9, "tgt")
     args = parse(["run", "codeswitch", "--align-model", tiny_encoder, "--align-layer", "2"])  # loaded on workers
     assert [s.name for s in codeswitch.build_stages(args)] == ["align", "codeswitch"]
@@ -310,7 +310,7 @@ def test_cli_build_stages_and_argument_errors(tmp_path, tiny_encoder):
     args = parse(["run", "codeswitch", "--mode", "lexicon", "--lexicon", str(lex), "--prob", "0.7",
                   "--exclude-tags", "DET,ADP"])
     (stage,) = codeswitch.build_stages(args)
-    assert stage.name == "lexicon_replace" and stage.step.exclude_tags == {"DET", "ADP"}
+    assert stage.name == "lexicon_replace" and stage.exclude_tags == {"DET", "ADP"}
     bad = tmp_path / "bad.tsv"
     bad.write_text("house\tHaus\noops\n", encoding="utf-8")
     for argv, msg in ((["--alpha", "1.2"], "--alpha"), (["--mode", "lexicon"], "--lexicon"),
@@ -326,7 +326,7 @@ def test_pairs_without_links_are_aligned_first(tiny_encoder):
     from apache_beam.testing.util import assert_that, equal_to
 
     from xlaug.transforms.align import AlignStep
-    from xlaug.transforms.stage import ApplyStep
+    from xlaug.transforms.apply import ApplyStep
 
     recs = [Record(id="a", src_lang="en", tgt_lang="de", src_text="the cat sat on the mat .",
                    tgt_text="die Katze sass auf der Matte ."),
@@ -359,7 +359,7 @@ def test_same_output_on_direct_multiprocess_and_portable_runners(tmp_path):
 
     from tests.test_lexicon import rec, small_lexicon
     from xlaug.transforms.lexicon_replace import LexiconReplaceStep
-    from xlaug.transforms.stage import ApplyStep
+    from xlaug.transforms.apply import ApplyStep
 
     def run(opts, name):
         out = str(tmp_path / name)
@@ -407,14 +407,13 @@ def test_align_step_routes_aligner_errors_to_rejected():
     class TooLong:  # an aligner that refuses pairs over 3 words, as a long_input="reject" one would
         layer, method = 2, "argmax"
 
-        def align(self, pairs):
+        def align(self, pairs, layer=None):
             return [Alignment((), (), "too_long", "over 3 words") if len(s) > 3 else
                     Alignment(tuple((i, i) for i in range(min(len(s), len(t)))), (1.0,) * min(len(s), len(t)))
                     for s, t in pairs]
 
     step = AlignStep("unused")
-    step.aligner = TooLong()
     out = list(step.process_batch([Record(id="a", src_text="a b", tgt_text="c d"),
-                                   Record(id="b", src_text="a b c d e", tgt_text="c d")]))
+                                   Record(id="b", src_text="a b c d e", tgt_text="c d")], None, TooLong()))
     assert out[0].alignment == ((0, 0), (1, 1)) and out[0].scores["align_coverage"] == 1.0
     assert isinstance(out[1], Rejected) and out[1].reason == "too_long" and "over 3 words" in out[1].detail

@@ -3,6 +3,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from xlaug.transforms.apply import ApplyStep
 from xlaug.transforms.dedup import Dedup, dedup_key, normalize, resolve_group
 from xlaug.transforms.record import Record, Rejected
 
@@ -44,7 +45,7 @@ def _run(parts, mode, want_kept, want_rejected):
     asserts kept ids and (id, reason, kept id) of the rejected."""
     with BeamPipeline(runner="BundleBasedDirectRunner") as p:
         pcs = [p | f"Part{i}" >> beam.Create(part) for i, part in enumerate(parts)]
-        out = pcs | beam.Flatten() | beam.Reshuffle() | Dedup(mode)
+        out = pcs | beam.Flatten() | beam.Reshuffle() | ApplyStep(Dedup(mode))
         assert_that(out.kept | "KeptIds" >> beam.Map(lambda r: r.id),
                     equal_to(want_kept), label="kept")
         assert_that(out.rejected | "RejInfo" >> beam.Map(
@@ -96,7 +97,7 @@ def test_dedup_rejects_bad_mode():
 
 
 def test_pack_round_trip_keeps_every_field():
-    from xlaug.transforms.dedup import pack, unpack
+    from xlaug.transforms.record import pack_record as pack, unpack_record as unpack
     r = Record(id="7", src_lang="en", tgt_lang="de", src_text="a b", tgt_text="x y",
                src_tokens=("a", "b"), tgt_tokens=("x", "y"), src_labels=("B-PER", "O"),
                alignment=((0, 0), (1, 1)), link_scores=(0.9, 0.8), scores={"langid_src": 0.99},

@@ -7,6 +7,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from xlaug.pipelines import filter as filter_cmd
 from xlaug.pipelines.cli import CliError
 from xlaug.transforms.record import Record
+from xlaug.transforms.apply import ApplyStep
 
 
 class _Parser:
@@ -78,7 +79,7 @@ def test_stages_run_in_a_beam_pipeline(parser):
         pcoll = p | beam.Create(records)
         rejected = []
         for i, stage in enumerate(stages):
-            out = pcoll | f"S{i}" >> stage
+            out = pcoll | f"S{i}" >> ApplyStep(stage)
             pcoll = out.kept
             rejected.append(out.rejected)
         assert_that(pcoll | "Ids" >> beam.Map(lambda r: r.id), equal_to(["1"]), label="kept")

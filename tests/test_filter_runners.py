@@ -9,7 +9,7 @@ from xlaug.transforms.filter_step import FilterStep
 from xlaug.transforms.filters import build_filters
 from xlaug.transforms.record import Record
 from xlaug.transforms.sampling import Sampling
-from xlaug.transforms.stage import ApplyStep
+from xlaug.transforms.apply import ApplyStep
 
 EN = ["The committee adopted the report on agricultural policy yesterday.",
       "Parliament will vote on the proposal next week in Strasbourg.",
@@ -63,6 +63,6 @@ def test_same_result_on_other_runners(runner):
     with beam.Pipeline(options=PipelineOptions(RUNNERS[runner])) as p:
         recs = p | beam.Create(corpus())
         out = recs | ApplyStep(FilterStep(build_filters(FILTERS), batch_size=8))
-        d = out.kept | Dedup("normalized")
-        s = d.kept | Sampling(alpha=1.0, seed=3)  # alpha 1: keeps all, still runs the side input
+        d = out.kept | ApplyStep(Dedup("normalized"))
+        s = d.kept | ApplyStep(Sampling(alpha=1.0, seed=3))  # alpha 1: keeps all, still runs the side input
         assert_that(s.kept | beam.Map(lambda r: r.id), equal_to(want))

@@ -218,7 +218,7 @@ def test_filter_step_on_beam():
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
 
-    from xlaug.transforms.stage import ApplyStep
+    from xlaug.transforms.apply import ApplyStep
 
     records = [rec(id=str(i)) for i in range(5)] + [rec(id="bad", src=DE, src_lang="en")]
     with TestPipeline(runner="BundleBasedDirectRunner") as p:

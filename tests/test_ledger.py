@@ -11,7 +11,7 @@ import pytest
 from xlaug.transforms import ledger
 from xlaug.transforms.ledger import Books, Tally, merge_all, signed_fraction, terms
 from xlaug.transforms.record import Created, Record, Rejected, created_by
-from xlaug.transforms.stage import ApplyStep, Step
+from xlaug.transforms.stage import Step
 
 
 def recs(n, prefix="in.tsv"):
@@ -248,7 +248,7 @@ def stage_row(report, name):
     (NBest(lose="c.tsv:2"), [("c.tsv:2", "child count wrong")]),
 ], ids=["drop", "duplicate", "both", "lost-child"])
 def test_a_broken_stage_fails_the_run_naming_stage_and_ids(tmp_path, broken, named):
-    report = run(tmp_path, [ApplyStep(broken)])
+    report = run(tmp_path, [broken])
     assert not report["identity_ok"]
     row = stage_row(report, broken.name)
     assert not row["ids_ok"]
@@ -260,13 +260,13 @@ def test_a_broken_stage_fails_the_run_naming_stage_and_ids(tmp_path, broken, nam
 
 def test_broken_stages_with_equal_counts_still_fail(tmp_path):
     """Drop one and duplicate another: in == out, as the old count check saw it."""
-    report = run(tmp_path, [ApplyStep(Broken(drop=["c.tsv:4"], dup=["c.tsv:7"]))])
+    report = run(tmp_path, [Broken(drop=["c.tsv:4"], dup=["c.tsv:7"])])
     row = stage_row(report, "broken")
     assert row["in"] == row["out"] == 30 and not report["identity_ok"]
 
 
 def test_a_correct_nbest_stage_passes(tmp_path):
-    report = run(tmp_path, [ApplyStep(NBest(reject="c.tsv:1"))])
+    report = run(tmp_path, [NBest(reject="c.tsv:1")])
     assert report["identity_ok"] and "error" not in report
     assert stage_row(report, "nbest") == {
         "name": "nbest", "in": 30, "out": 89, "rejected": 1, "rejected_by_reason": {"empty_translation": 1},
@@ -278,7 +278,7 @@ def test_a_correct_nbest_stage_passes(tmp_path):
 
 def test_the_command_exits_non_zero(tmp_path, monkeypatch, capsys):
     from xlaug.pipelines import cli, filter as filter_cmd
-    monkeypatch.setattr(filter_cmd, "build_stages", lambda args: [ApplyStep(Broken(drop=["c.tsv:4"]))])
+    monkeypatch.setattr(filter_cmd, "build_stages", lambda args: [Broken(drop=["c.tsv:4"])])
     out = str(tmp_path / "out")
     rc = cli.main(["run", "filter", "--input", corpus(tmp_path), "--output", out, "--output-format", "jsonl"])
     assert rc == 1
@@ -293,9 +293,9 @@ def test_the_command_exits_non_zero(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize("runner", ["multiprocess", "portable"])
 def test_other_runners_pass_correct_and_fail_broken_stages(tmp_path, runner):
     opts = ["--runner", runner, "--workers", "2"]
-    good = run(tmp_path, [ApplyStep(NBest(reject="c.tsv:1"))], *opts)
+    good = run(tmp_path, [NBest(reject="c.tsv:1")], *opts)
     assert good["identity_ok"] and good["kept"] == 89 and good["created"] == 60
-    bad = run(tmp_path, [ApplyStep(NBest(lose="c.tsv:2")), ApplyStep(Broken(drop=["c.tsv:3-bt1"]))],
+    bad = run(tmp_path, [NBest(lose="c.tsv:2"), Broken(drop=["c.tsv:3-bt1"])],
               "--overwrite", *opts)
     assert not bad["identity_ok"]
     assert [(r["name"], [p["id"] for p in r.get("problems", [])]) for r in bad["stages"]] == [

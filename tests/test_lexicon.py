@@ -186,7 +186,7 @@ def test_rejections_and_beam_counts():
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
 
-    from xlaug.transforms.stage import ApplyStep
+    from xlaug.transforms.apply import ApplyStep
 
     step = LexiconReplaceStep(small_lexicon(), prob=1.0)
     (r,) = step.run([rec("nothing matches here")])

@@ -400,3 +400,106 @@ def test_bundled_example_config_parses():
     _, _, o = parse_args(["run", "filter", "--config", cfg, "--input", "x.tsv", "--output", "o",
                           "--src-lang", "en", "--tgt-lang", "de"])
     assert (o.dedup, o.max_ratio, o.filters["length"]["max_tokens"]) == ("normalized", 2.5, 120)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--runner", "locl"], "--runner locl: no such runner (local, multiprocess, portable, dataflow, or a Beam "
+                           "runner name such as FlinkRunner, SparkRunner)"),
+    (["--runner", "dataflow", "--project", "p"], "--runner dataflow needs --region, --temp_location (and usually "
+                                                 "--sdk_container_image built from runners/Dockerfile)"),
+    (["--dataflow-gpu", "t4:x"], "--dataflow-gpu: expected an accelerator type and count such as "
+                                 "nvidia-tesla-t4:1, got 't4:x'"),
+])
+def test_runner_checked_before_any_work(tmp_path, capsys, pairs, extra, message):
+    out = str(tmp_path / "out")
+    assert fails(capsys, ["run", "filter", "--input", pairs, "--output", out] + extra, out) == message
+
+
+def test_option_defaults_match_the_library():
+    """Each declared default is the library's own, so a command and a stage
+    built in Python behave alike (the filter options read theirs from the filters)."""
+    import inspect
+
+    from xlaug.dictionaries.induce import induce
+    from xlaug.transforms.align import WordAligner
+    from xlaug.transforms.annotate import AnnotateStep
+    from xlaug.transforms.codeswitch import CodeSwitchStep
+    from xlaug.transforms.lexicon_replace import LexiconReplaceStep
+    from xlaug.transforms.project import ProjectionPolicy, ProjectStep
+    from xlaug.transforms.seq2seq import Decoding, Translator
+
+    def defaults(fn):
+        return {k: v.default for k, v in inspect.signature(fn).parameters.items()}
+
+    def options(group, command):
+        return {o.dest: o.default for o in command_options(group, command)}
+
+    bt, cs, pr = options("run", "backtranslate"), options("run", "codeswitch"), options("run", "project")
+    dec, tr = defaults(Decoding), defaults(Translator)
+    assert (bt["decoding"], bt["num_beams"], bt["n"], bt["top_k"], bt["top_p"], bt["temperature"],
+            bt["max_new_tokens"]) == (dec["mode"], dec["num_beams"], dec["n"], dec["top_k"], dec["top_p"],
+                                      dec["temperature"], dec["max_new_tokens"])
+    assert (bt["batch_tokens"], bt["translate_batch_size"], bt["device"], bt["dtype"]) == \
+        (tr["batch_tokens"], tr["max_batch_size"], tr["device"], tr["dtype"])
+    step = defaults(CodeSwitchStep)
+    assert {k: cs[k] for k in ("alpha", "max_phrase_len", "max_swaps", "matrix", "samples")} == \
+        {k: step[k] for k in ("alpha", "max_phrase_len", "max_swaps", "matrix", "samples")}
+    lex = defaults(LexiconReplaceStep)
+    assert (cs["prob"], cs["choice"]) == (lex["prob"], lex["choice"])
+    policy, proj = defaults(ProjectionPolicy), defaults(ProjectStep)
+    assert (pr["gap"], pr["derived_type"], pr["min_confidence"], pr["tag_rule"], pr["fill_tag"]) == \
+        (policy["gap"], policy["derived_type"], policy["min_confidence"], proj["tag_rule"], proj["fill_tag"])
+    assert pr["tagger_batch_size"] == defaults(AnnotateStep)["batch_size"]
+    wa = defaults(WordAligner)
+    for command in (("run", "align"), ("eval", "align"), ("dict", "induce"), ("run", "project")):
+        o = options(*command)
+        assert (o["align_batch_size"], o["align_long_input"], o["align_device"]) == \
+            (wa["batch_size"], wa["long_input"], wa["device"])
+    di, ind = options("dict", "induce"), defaults(induce)
+    assert (di["min_count"], di["min_prob"], di["max_per_src"]) == \
+        (ind["min_count"], ind["min_prob"], ind["max_per_src"])
+
+
+def test_a_hub_id_the_hub_does_not_know(tmp_path, monkeypatch):
+    import http.server
+    import threading
+
+    from xlaug.transforms.models import check_model
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        with pytest.raises(CliError) as e:
+            check_model("org/no-such-model", "--translate-model", kind="seq2seq")
+        assert str(e.value) == ("--translate-model: model 'org/no-such-model' is not a local directory and "
+                                "not a model on the Hugging Face hub")
+    finally:
+        server.shutdown()
+
+
+def test_home_is_expanded_in_yaml_and_keywords(tmp_path, pairs):
+    from xlaug.pipelines.api import parse
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("align-model: ~/models/e5\n", encoding="utf-8")
+    _, _, o = parse_args(["run", "align", "--input", pairs, "--output", "o", "--config", str(cfg)])
+    assert o.align_model == os.path.expanduser("~/models/e5")
+    assert parse("align", input=pairs, output="o", align_model="~/e5").align_model == os.path.expanduser("~/e5")
+
+
+def test_yaml_null_means_the_default(tmp_path, capsys, pairs):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("input: null\nmax-ratio: ~\n", encoding="utf-8")
+    assert fails(capsys, ["run", "filter", "--output", str(tmp_path / "o"), "--config", str(cfg)]) == \
+        "--input is required"
+    _, _, o = parse_args(["run", "filter", "--input", pairs, "--output", "o", "--config", str(cfg)])
+    assert o.max_ratio == 3.0

@@ -6,7 +6,7 @@ import pytest
 
 from xlaug.pipelines import common
 from xlaug.transforms.record import Rejected
-from xlaug.transforms.stage import ApplyStep, Step
+from xlaug.transforms.stage import Step
 
 
 class MinTokens(Step):
@@ -59,7 +59,7 @@ def test_filter_run_writes_dataset_rejected_and_report(corpus, tmp_path):
     out = str(tmp_path / "out")
     args = parse(["--input", corpus, "--src-lang", "en", "--tgt-lang", "de", "--output", out,
                   "--splits", "train=0.8,test=0.2"])
-    report = common.run_pipeline(args, [ApplyStep(MinTokens())], command="test")
+    report = common.run_pipeline(args, [MinTokens()], command="test")
     assert report["read"] == 40
     assert report["rejected_by_reason"] == {"bad_columns": 1, "too_short": 1}
     assert report["kept"] == 38 and report["identity_ok"]
@@ -82,7 +82,7 @@ def test_filter_run_writes_dataset_rejected_and_report(corpus, tmp_path):
 def test_expanding_stage_is_counted_as_created(corpus, tmp_path):
     out = str(tmp_path / "out")
     args = parse(["--input", corpus, "--output", out, "--output-format", "jsonl"])
-    report = common.run_pipeline(args, [ApplyStep(MinTokens()), ApplyStep(TwoVariants())], command="test")
+    report = common.run_pipeline(args, [MinTokens(), TwoVariants()], command="test")
     assert report["kept"] == 76 and report["created"] == 38 and report["identity_ok"]
     twice = [s for s in report["stages"] if s["name"] == "twice"][0]
     assert twice == {"name": "twice", "in": 38, "out": 76, "rejected": 0,
@@ -105,10 +105,10 @@ def _ids(out):
 @pytest.mark.parametrize("runner", ["multiprocess", "portable"])
 def test_same_output_on_other_runners(corpus, tmp_path, runner):
     base = str(tmp_path / "direct")
-    common.run_pipeline(parse(["--input", corpus, "--output", base]), [ApplyStep(MinTokens())], command="t")
+    common.run_pipeline(parse(["--input", corpus, "--output", base]), [MinTokens()], command="t")
     other = str(tmp_path / runner)
     report = common.run_pipeline(parse(["--input", corpus, "--output", other, "--runner", runner,
-                                        "--workers", "2"]), [ApplyStep(MinTokens())], command="t")
+                                        "--workers", "2"]), [MinTokens()], command="t")
     assert report["identity_ok"] and report["kept"] == 38
     assert _ids(other) == _ids(base)
 

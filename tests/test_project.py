@@ -6,6 +6,7 @@ from xlaug.transforms import bio
 from xlaug.transforms.metrics import span_prf
 from xlaug.transforms.project import ProjectionPolicy, ProjectStep, project_spans, project_tags
 from xlaug.transforms.record import Record, Rejected
+from xlaug.transforms.apply import ApplyStep
 
 
 def test_span_prf_exact_match():
@@ -158,7 +159,7 @@ def test_project_step_in_beam_counts_add_up():
     import apache_beam as beam
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
-    from xlaug.transforms.stage import ApplyStep
+    from xlaug.transforms.apply import ApplyStep
 
     records = [_rec(i) for i in range(6)] + [_rec(10, alignment=None, link_scores=None),
                                              _rec(11, alignment=((0, 0),), link_scores=None)]
@@ -216,7 +217,7 @@ def test_build_stages_translate_train_in_beam(tiny_encoder):
         pc = p | beam.Create(records)
         rejected = []
         for stage in stages:
-            out = pc | stage
+            out = pc | ApplyStep(stage)
             pc = out.kept
             rejected.append(out.rejected)
         labelled = pc | beam.Map(lambda r: (r.id, len(r.tgt_labels) == len(r.tgt_tokens) == 7,
@@ -235,7 +236,7 @@ def test_build_stages_translate_test_needs_tagger(tiny_encoder, tiny_tagger):
         build_stages(_parse(base))
     stages = build_stages(_parse(base + ["--tagger-model", tiny_tagger]))
     assert [s.name for s in stages] == ["annotate", "align", "project"]
-    assert stages[-1].step.from_side == "tgt"
+    assert stages[-1].from_side == "tgt"
 
 
 SRC = "Angela\tB-PER\nMerkel\tI-PER\nvisited\tO\nParis\tB-LOC\n.\tO\n\nthe\tO\nCommission\tB-ORG\nagrees\tO\n"
@@ -305,7 +306,7 @@ def test_translate_test_chain_labels_the_original(tiny_encoder, tiny_tagger):
         pc = p | beam.Create(records)
         rejected = []
         for stage in build_stages(args):
-            out = pc | stage
+            out = pc | ApplyStep(stage)
             pc = out.kept
             rejected.append(out.rejected)
 
@@ -329,14 +330,14 @@ def test_translate_train_with_backtranslation_stage(tiny_seq2seq, tiny_encoder):
                    "--translate-model", tiny_seq2seq, "--align-model", tiny_encoder, "--align-layer", "2",
                    "--on-missing", "drop", "--threads", "1"])
     stages = build_stages(args)
-    assert [getattr(s, "name", None) for s in stages][-2:] == ["align", "project"]
+    assert [s.name for s in stages] == ["backtranslate", "align", "project"]
     records = [Record(id=str(i), src_lang="en", tgt_lang="de", src_tokens=("Angela", "Merkel", "visited", "Paris"),
                       src_labels=("B-PER", "I-PER", "O", "B-LOC")) for i in range(3)]
     with TestPipeline(runner="BundleBasedDirectRunner") as p:
         pc = p | beam.Create(records)
         rejected = []
         for stage in stages:
-            out = pc | stage
+            out = pc | ApplyStep(stage)
             pc = out.kept
             rejected.append(out.rejected)
         done = (pc | "kept" >> beam.Map(lambda r: ("kept", r.tgt_text is not None

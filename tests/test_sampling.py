@@ -6,6 +6,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from xlaug.transforms.apply import ApplyStep
 from xlaug.transforms.record import Record, Rejected
 from xlaug.transforms.sampling import Sampling, coin, decide, sample_key, smoothed_shares
 
@@ -83,12 +84,11 @@ def test_sampling_on_beam_is_deterministic_and_reports_shares(reverse):
     assert want != _expected_kept(seed=14)  # the seed matters
     with BeamPipeline(runner="DirectRunner") as p:
         parts = [p | "A" >> beam.Create(records[:400]), p | "B" >> beam.Create(records[400:])]
-        stage = Sampling(alpha=0.5, seed=13)
-        out = parts | beam.Flatten() | stage
+        out = parts | beam.Flatten() | ApplyStep(Sampling(alpha=0.5, seed=13))
         assert_that(out.kept | "Ids" >> beam.Map(lambda r: r.id), equal_to(want), label="kept")
         assert_that(out.rejected | "N" >> beam.combiners.Count.Globally(),
                     equal_to([len(records) - len(want)]), label="rejected")
-        assert_that(stage.shares, _shares_close_to(smoothed_shares(SMALL, 0.5)), label="shares")
+        assert_that(out.context, _shares_close_to(smoothed_shares(SMALL, 0.5)), label="shares")
 
 
 def _shares_close_to(want):

@@ -7,28 +7,37 @@ mapped to words as SimAlign does with ``token_type="bpe"``: words ``(i, j)``
 are linked when any of their subwords are.  On the same model, layer and
 method the links equal ``simalign.SentenceAligner``'s.
 
-``AlignStep`` is the pipeline stage; ``AlignStage`` wraps it for Beam and
-resolves ``layer="auto"`` once for the whole input (a deterministic sample),
-so every runner picks the same layer.
+``AlignStep`` is the pipeline stage (a ModelStep: the aligner is loaded once
+per worker process).  With ``layer="auto"`` its summary is a sample of the
+whole input chosen by seeded hash of the record ids, and the layer is chosen
+once on it, so every runner and the plain driver pick the same layer.
 
 torch and transformers are imported when a model is loaded, not here.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-import apache_beam as beam
-
 from xlaug.transforms.align_defaults import DEFAULT_LAYER, DEFAULT_METHOD, LONG_INPUT_POLICIES, METHODS
 from xlaug.transforms.record import Record, Rejected
-from xlaug.transforms.stage import REJECTED, ApplyStep, StageOutput, Step
+from xlaug.transforms.seeding import seeded_hash
+from xlaug.transforms.stage import ModelStep, SmallestBy
 
 LOG = logging.getLogger(__name__)
 
 AUTO_SAMPLE = 200  # pairs used to choose the layer
+
+
+def coverage(links: Iterable[tuple[int, int]], n_src: int, n_tgt: int) -> float:
+    """Share of the words of both sides with at least one link (links
+    outside the sentences are ignored); 0.0 for two empty sides."""
+    if n_src + n_tgt == 0:
+        return 0.0
+    src = {i for i, j in links if 0 <= i < n_src}
+    tgt = {j for i, j in links if 0 <= j < n_tgt}
+    return (len(src) + len(tgt)) / (n_src + n_tgt)
 
 
 @dataclass(frozen=True)
@@ -43,11 +52,7 @@ class Alignment:
 
     def coverage(self, n_src: int, n_tgt: int) -> float:
         """Share of the words of both sides with at least one link."""
-        if n_src + n_tgt == 0:
-            return 0.0
-        src = {i for i, _ in self.links}
-        tgt = {j for _, j in self.links}
-        return (len(src) + len(tgt)) / (n_src + n_tgt)
+        return coverage(self.links, n_src, n_tgt)
 
 
 @dataclass
@@ -81,6 +86,27 @@ def _layer_stack(model):
     return None, None
 
 
+def _without_layers_above(model, keep: int):
+    """A shallow copy of ``model`` sharing its weights, with only the first
+    ``keep`` transformer layers (the model itself is not changed)."""
+    import copy
+
+    import torch
+    path, stack = _layer_stack(model)
+    if stack is None or keep >= len(stack):
+        return model
+    top = copy.copy(model)
+    top._modules = dict(model._modules)
+    parent = top
+    for attr in path[:-1]:
+        child = copy.copy(parent._modules[attr])
+        child._modules = dict(child._modules)
+        parent._modules[attr] = child
+        parent = child
+    parent._modules[path[-1]] = torch.nn.ModuleList(list(stack)[:keep])
+    return top
+
+
 class WordAligner:
     """Batched SimAlign-style word aligner over any Hugging Face encoder.
 
@@ -90,7 +116,7 @@ class WordAligner:
     method:     argmax | itermax | match | softmax.
     device:     "auto" (cuda when present), "cpu", "cuda", ...
     batch_size: sentences per forward pass.
-    threads:    torch.set_num_threads(threads) when given.
+    threads:    torch CPU threads of this process, when given (set once per process).
     long_input: "reject" (Alignment.error="too_long") or "window" (embed
                 overlapping windows of the encoder's length).
     quantize:   None or "int8" (dynamic quantization of Linear layers, CPU).
@@ -117,8 +143,8 @@ class WordAligner:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
-        if threads:
-            torch.set_num_threads(int(threads))
+        from xlaug.transforms.worker import resolve_device, set_torch_threads
+        set_torch_threads(threads)
         self.model_name = model
         self.method = method
         self.batch_size = max(1, int(batch_size))
@@ -127,8 +153,7 @@ class WordAligner:
         # Null alignment: a word whose best link is weaker than this stays unaligned.
         self.min_link_sim = float(method_options.pop("min_link_sim", 0.0) or 0.0)
         self.options = method_options
-        self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available()
-                                   else ("cpu" if device == "auto" else device))
+        self.device = resolve_device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         self.model = AutoModel.from_pretrained(model).eval()
         self.n_layers = int(getattr(self.model.config, "num_hidden_layers", 0) or 0)
@@ -152,6 +177,26 @@ class WordAligner:
             raise ValueError(f"layer {layer} does not exist: {self.model_name} has {self.n_layers} layers")
         self.layer = layer
         self._truncate(layer)
+
+    def at_layer(self, layer: int) -> "WordAligner":
+        """An aligner reading hidden state ``layer`` that shares this one's
+        weights (the layers above it left out); this aligner is unchanged, so
+        it can still choose a layer or serve another one (a model shared by
+        the stages and threads of a worker process is never modified)."""
+        if layer == self.layer:
+            return self
+        if self.n_layers and not 0 <= layer <= self.n_layers:
+            raise ValueError(f"layer {layer} does not exist: {self.model_name} has {self.n_layers} layers")
+        views = self.__dict__.setdefault("_views", {})
+        view = views.get(layer)
+        if view is None:
+            import copy
+            view = copy.copy(self)
+            view._views = {}
+            view.model = _without_layers_above(self.model, layer)
+            view.layer = layer
+            views[layer] = view
+        return view
 
     # -- embedding -------------------------------------------------------
     def _truncate(self, keep: int) -> None:
@@ -351,13 +396,22 @@ class WordAligner:
 
 
 # -- the pipeline stage ------------------------------------------------------
-class AlignStep(Step):
+def _sample_key(record: Record) -> int:
+    return seeded_hash(0, "align_sample", record.id)
+
+
+class AlignStep(ModelStep):
     """Fill ``alignment``, ``link_scores`` and scores ``align_coverage`` /
     ``align_sim_mean`` from ``record.tokens('src')`` / ``record.tokens('tgt')``.
 
     Rejects: ``no_tokens`` (a side missing or empty), ``no_subwords`` (the
     tokenizer drops every token of a side, e.g. only control characters),
-    ``too_long`` (over the encoder's limit under long_input="reject").  The model loads in setup()."""
+    ``too_long`` (over the encoder's limit under long_input="reject").
+
+    The model (a ``WordAligner``) is loaded once per worker process.  With
+    ``layer="auto"`` the layer is chosen once, on the ``AUTO_SAMPLE`` records
+    with the smallest seeded hash of their id (the context of every batch).
+    """
 
     name = "align"
     score_ranges = {"align_coverage": (0.0, 1.0), "align_sim_mean": (0.0, 1.0)}
@@ -366,7 +420,7 @@ class AlignStep(Step):
     def __init__(self, model: str, *, layer: int | str = DEFAULT_LAYER, method: str = DEFAULT_METHOD,
                  device: str = "auto", batch_size: int = 32, threads: int | None = None,
                  long_input: str = "reject", quantize: str | None = None, tokenize: str = "whitespace",
-                 only_missing: bool = False, **method_options):
+                 only_missing: bool = False, sample_size: int = AUTO_SAMPLE, **method_options):
         if tokenize not in TOKENIZERS:
             raise ValueError(f"tokenize must be one of {', '.join(TOKENIZERS)}, got {tokenize!r}")
         self.model = model
@@ -375,30 +429,36 @@ class AlignStep(Step):
         self.tokenize = tokenize
         self.only_missing = only_missing  # keep links a record already has
         self.kwargs = dict(layer=layer, method=method, device=device, batch_size=batch_size,
-                           threads=threads, long_input=long_input, quantize=quantize, **method_options)
-        self.batch_size = max(2, int(batch_size))
-        self.aligner: WordAligner | None = None
+                           long_input=long_input, quantize=quantize, **method_options)
+        self.threads = threads
+        self.batch_size = max(1, int(batch_size))
+        if layer == "auto":
+            self.summary = SmallestBy(sample_size, _sample_key)
 
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["aligner"] = None  # the model never travels; each worker loads its own
-        return state
+    def model_spec(self) -> dict:
+        return {"model": self.model, **self.kwargs}
 
-    def setup(self) -> None:
-        if self.aligner is None:
-            self.aligner = WordAligner(self.model, **self.kwargs)
+    def load_model(self) -> "WordAligner":
+        return WordAligner(self.model, threads=self.threads, **self.kwargs)
 
-    def set_layer(self, layer: int) -> None:
-        """Fix the layer (AlignStage resolves "auto" once for the whole input)."""
-        self.kwargs["layer"] = int(layer)
-        if self.aligner is not None:
-            self.aligner.set_layer(int(layer))
+    def make_context(self, sample, model=None) -> int:
+        """The layer, chosen on the sample (the records' pairs)."""
+        model = model if model is not None else self.shared_model()
+        pairs = [(list(src), list(tgt)) for src, tgt in
+                 ((self._tokens(r, "src"), self._tokens(r, "tgt")) for r in sample) if src and tgt]
+        layer, per_layer = model.choose_layer(pairs)
+        LOG.info("align: layer auto chose %d on %d pairs; criterion per layer: %s", layer, len(pairs),
+                 {k: round(v, 4) for k, v in per_layer.items()})
+        return layer
 
     def process(self, record: Record) -> Iterable[Record | Rejected]:
         return self.process_batch([record])
 
-    def process_batch(self, records: list[Record]) -> Iterable[Record | Rejected]:
-        self.setup()
+    def process_batch(self, records: list[Record], context=None, model=None) -> Iterable[Record | Rejected]:
+        aligner = model if model is not None else self.shared_model()
+        layer = context
+        if layer is not None:
+            aligner = aligner.at_layer(layer)  # the shared model stays whole
         todo, pairs = [], []
         out: list[Record | Rejected | None] = [None] * len(records)
         for k, record in enumerate(records):
@@ -412,8 +472,9 @@ class AlignStep(Step):
             else:
                 todo.append(k)
                 pairs.append((list(src), list(tgt)))
-        aligner = self.aligner
-        for k, pair, al in zip(todo, pairs, aligner.align(pairs)):
+        alignments = aligner.align(pairs, layer=layer)
+        used = layer if layer is not None else aligner.layer
+        for k, pair, al in zip(todo, pairs, alignments):
             record = records[k]
             if al.error:
                 out[k] = Rejected.of(record, self.name, al.error, al.detail)
@@ -425,9 +486,8 @@ class AlignStep(Step):
             out[k] = (record.replace(src_tokens=tuple(pair[0]), tgt_tokens=tuple(pair[1]),
                                      alignment=al.links, link_scores=al.scores)
                       .with_scores(**scores)
-                      .with_origin(self.name, self.model, layer=aligner.layer, method=aligner.method))
+                      .with_origin(self.name, self.model, layer=used, method=aligner.method))
         yield from out  # type: ignore[misc]
-
 
     def _tokens(self, record: Record, side: str):
         toks = getattr(record, f"{side}_tokens")
@@ -445,67 +505,3 @@ def _words(text: str) -> tuple[str, ...]:
 
 
 TOKENIZERS = {"whitespace": lambda text: tuple(text.split()), "words": _words}
-
-
-def _sample_key(record: Record) -> str:
-    return hashlib.sha1(record.id.encode("utf-8")).hexdigest()
-
-
-class _ChooseLayerFn(beam.DoFn):
-    def __init__(self, step: AlignStep):
-        self.step = step
-
-    def setup(self):
-        self.step.setup()
-
-    def process(self, sample):
-        pairs = [(list(r.tokens("src")), list(r.tokens("tgt"))) for r in sample
-                 if r.tokens("src") and r.tokens("tgt")]
-        layer, per_layer = self.step.aligner.choose_layer(pairs)
-        LOG.info("align: layer auto chose %d on %d pairs; criterion per layer: %s", layer, len(pairs),
-                 {k: round(v, 4) for k, v in per_layer.items()})
-        yield layer
-
-
-class _AlignWithLayerFn(beam.DoFn):
-    def __init__(self, step: AlignStep):
-        self.step = step
-
-    def setup(self):
-        self.step.setup()
-
-    def process(self, batch, layer):
-        if self.step.kwargs["layer"] != layer:
-            self.step.set_layer(layer)
-        for item in self.step.process_batch(batch):
-            if isinstance(item, Rejected):
-                yield beam.pvalue.TaggedOutput(REJECTED, item)
-            else:
-                yield item
-
-
-class AlignStage(beam.PTransform):
-    """Beam stage for AlignStep.  With a fixed layer it is ``ApplyStep``; with
-    layer="auto" it first picks the layer on a sample of the input chosen by
-    hashed record id (the same sample on every runner), then aligns everything
-    at that layer.  Returns StageOutput(kept, rejected)."""
-
-    def __init__(self, step: AlignStep, sample_size: int = AUTO_SAMPLE):
-        super().__init__(label=step.name)
-        self.step = step
-        self.sample_size = sample_size
-        self.name = step.name
-        self.score_ranges = dict(step.score_ranges)
-        self.thresholds = dict(step.thresholds)
-
-    def expand(self, pcoll):
-        if self.step.kwargs["layer"] != "auto":
-            return pcoll | "Apply" >> ApplyStep(self.step)
-        layer = (pcoll
-                 | "Sample" >> beam.combiners.Top.Of(self.sample_size, key=_sample_key, reverse=True)
-                 | "ChooseLayer" >> beam.ParDo(_ChooseLayerFn(self.step)))
-        outs = (pcoll
-                | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.step.batch_size)
-                | "Align" >> beam.ParDo(_AlignWithLayerFn(self.step), beam.pvalue.AsSingleton(layer))
-                .with_outputs(REJECTED, main="kept"))
-        return StageOutput(outs.kept, outs[REJECTED])

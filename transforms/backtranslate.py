@@ -1,273 +1,144 @@
-"""Back-translation as a Beam stage: records in, translated records out.
+"""Back-translation: records in, translated records out.
 
-Flow of ``TranslateText`` (used once forward, once more for the round trip):
-  Prepare  (tokenizer only) empty/too-long checks, sentence split of long inputs
-  batch    SortAndBatchElements by token count (bucketing on) or fixed-size
-           BatchElements in arrival order (bucketing off)
-  RunInference with ``Seq2SeqHandler`` keyed by the request, so each result
-           goes back to its record whatever the order or batching
-  Assemble single-chunk results directly; split inputs regrouped by GroupByKey
+``BackTranslate`` is a ModelStep like every model stage: the same core runs
+in plain Python (``BackTranslate(...).run(records)``) and under Beam
+(``ApplyStep(BackTranslate(...))``: batches through RunInference with our
+ModelHandler, the models loaded once per worker process).
 
-Beam 2.77 notes (checked in apache_beam/ml/inference/base.py and transforms/util.py):
-``ModelHandler(max_batch_weight=...)`` is passed on to ``BatchElements``, which
-does not accept it (TypeError), and ``batch_length_fn`` buckets only on the
-stateful, time-bounded path.  So the token budget and length sorting come from
-``SortAndBatchElements`` in front of a handler ``with_no_batching()``.
+What ``process_batch`` does with a batch of records:
+  check      a record in another source language, or with no text, is rejected
+  split      an input over the model's limit is split on sentence boundaries
+             into chunks within the limit (``long_input="split"``, never
+             truncated) or rejected (``"reject"``)
+  translate  every input and chunk of the batch in one call (the Translator
+             sorts them by length under the token budget); a failing call is
+             retried input by input, so a bad input rejects its record only
+  rejoin     hypothesis k of a split input = the chunks' hypotheses k joined
+             by a space, score = the mean of theirs
+  records    one per hypothesis (``n`` > 1: ids ``-bt1..n``), scores
+             ``bt_rank`` and ``bt_score``
+  round trip (with ``round_trip_model``) each hypothesis translated back and
+             scored against the original: ``rt_bleu``, ``rt_chrf``
+
+Batches: records sorted by token count and cut under ``batch_tokens`` and
+``max_batch_size`` (``batch_weight``: SortAndBatchElements under Beam, the
+same rule in ``run``); ``bucketing=False`` gives fixed-size batches in
+arrival order, for comparison.
 """
 from __future__ import annotations
 
-import uuid
-
-import apache_beam as beam
-from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
-
 from xlaug.transforms.record import Record, Rejected
 from xlaug.transforms.seq2seq import Decoding, Translator, split_sentences
-from xlaug.transforms.stage import REJECTED, StageOutput
+from xlaug.transforms.stage import ModelStep
 
 STAGE = "backtranslate"
 LONG_INPUT = ("split", "reject")
-_CHUNKS = "chunks"
+FORWARD, BACK = "forward", "back"
 
 
-class Seq2SeqHandler(ModelHandler):
-    """RunInference handler: examples are ``(text, key)``; predictions are a
-    list of ``(hypothesis, score)`` or ``{"error": message}``.
+class Translators:
+    """The loaded models of one stage: the forward direction and, with a
+    round trip, the way back.  Only methods are called on it (Beam's
+    ``large_model`` hands out a proxy that supports nothing else)."""
 
-    ``load_model`` returns the ``Translator`` (an object with methods, so it
-    also works behind the proxy that ``large_model=True`` hands out).
-    ``bucketing=False`` asks RunInference for fixed-size batches in arrival order.
-    """
+    def __init__(self, forward: dict, back: dict | None):
+        self.models = {FORWARD: Translator(**forward).load()}
+        if back is not None:
+            self.models[BACK] = Translator(**back).load()
 
-    def __init__(self, translator_kwargs: dict, decoding: Decoding, *, bucketing: bool = True,
-                 large_model: bool = False):
-        size = int(translator_kwargs.get("max_batch_size", 64))
-        super().__init__(min_batch_size=size if not bucketing else 1, max_batch_size=size,
-                         large_model=large_model)
-        self.translator_kwargs = dict(translator_kwargs, sort=bucketing)
-        self.decoding = decoding
-
-    def load_model(self) -> Translator:
-        return Translator(**self.translator_kwargs).load()
-
-    def run_inference(self, batch, model, inference_args=None):
-        texts = [text for text, _ in batch]
-        keys = [key for _, key in batch]
-        try:
-            return model.translate(texts, keys, self.decoding)
-        except Exception:  # one bad input must not fail its batch: retry one by one
-            out = []
-            for text, key in zip(texts, keys):
-                try:
-                    out.append(model.translate([text], [key], self.decoding)[0])
-                except Exception as e:
-                    out.append({"error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"})
-            return out
-
-    def get_metrics_namespace(self) -> str:
-        return "xlaug_seq2seq"
+    def translate(self, direction: str, encoded: list[list[int]], keys: list[str],
+                  decoding: Decoding) -> list[list[tuple[str, float]]]:
+        return self.models[direction].translate_encoded(encoded, keys, decoding)
 
 
-def _request_tokens(element) -> int:
-    # element: (key, (text, seed_key)); key[4] is the token count.
-    return element[0][4]
+def _error(e: Exception) -> dict:
+    text = str(e).splitlines()[0] if str(e) else ""
+    return {"error": f"{type(e).__name__}: {text}"}
 
 
-class _Prepare(beam.DoFn):
-    """Checks text and length, splits long inputs; emits keyed requests
-    ``((record, chunk, n_chunks, join_id, n_tokens), (text, seed_key))``."""
+def translate_isolated(model, direction: str, encoded: list[list[int]], keys: list[str],
+                       decoding: Decoding) -> list:
+    """``model.translate`` for a batch; when it fails, input by input, so that
+    one bad input gives ``{"error": ...}`` in its place and the others their
+    hypotheses."""
+    if not encoded:
+        return []
+    try:
+        return model.translate(direction, encoded, keys, decoding)
+    except Exception:
+        out = []
+        for ids, key in zip(encoded, keys):
+            try:
+                out.append(model.translate(direction, [ids], [key], decoding)[0])
+            except Exception as e:
+                out.append(_error(e))
+        return out
 
-    def __init__(self, translator_kwargs, side, long_input, reason_prefix):
-        self.translator_kwargs = translator_kwargs
-        self.side, self.long_input, self.prefix = side, long_input, reason_prefix
 
-    def setup(self):
-        self.translator = Translator(**self.translator_kwargs).load_tokenizer()
+class _Side:
+    """One direction's tokenizer and limits: what preparing inputs needs."""
+
+    def __init__(self, kwargs: dict, long_input: str, reason_prefix: str):
+        self.translator = Translator(**kwargs).load_tokenizer()
         self.limit = self.translator.max_input_tokens
+        self.long_input, self.prefix = long_input, reason_prefix
 
-    def _reject(self, record, reason, detail):
-        return beam.pvalue.TaggedOutput(REJECTED, Rejected.of(record, STAGE, self.prefix + reason, detail))
+    def count(self, text: str) -> int:
+        return len(self.translator.encode(text))
 
-    def process(self, record: Record):
-        text = record.text(self.side)
+    def prepare(self, record: Record, side: str, stage: str):
+        """(inputs, None) with inputs = [(ids, key)] for the text of ``side``
+        (several for a split input), or (None, Rejected)."""
+        text, key = record.text(side), record.id
         if text is None or not text.strip():
-            yield self._reject(record, "empty_text", f"no {self.side} text to translate")
-            return
-        n_tokens = self.translator.count_tokens([text])[0]
-        if n_tokens <= self.limit:
-            yield (record, 0, 1, "", n_tokens), (text, record.id)
-            return
+            return None, Rejected.of(record, stage, self.prefix + "empty_text", f"no {side} text to translate")
+        ids = self.translator.encode(text)
+        if len(ids) <= self.limit:
+            return [(ids, key)], None
         if self.long_input == "reject":
-            yield self._reject(record, "too_long", f"{n_tokens} tokens > model limit {self.limit}")
-            return
+            return None, Rejected.of(record, stage, self.prefix + "too_long",
+                                     f"{len(ids)} tokens > model limit {self.limit}")
         chunks = self._pack(split_sentences(text))
         if chunks is None:
-            yield self._reject(record, "too_long",
-                               f"{n_tokens} tokens > model limit {self.limit} and a single sentence "
-                               f"is over the limit (never truncated)")
-            return
-        join_id = uuid.uuid4().hex  # only pairs chunks back up; never reaches the output
-        for i, (chunk, count) in enumerate(chunks):
-            yield (record, i, len(chunks), join_id, count), (chunk, f"{record.id}#{i}")
+            return None, Rejected.of(record, stage, self.prefix + "too_long",
+                                     f"{len(ids)} tokens > model limit {self.limit} and a single "
+                                     f"sentence is over the limit (never truncated)")
+        return [(self.translator.encode(c), f"{key}#{i}") for i, c in enumerate(chunks)], None
 
-    def _pack(self, sentences):
+    def _pack(self, sentences: list[str]) -> list[str] | None:
         """Greedily pack sentences into chunks within the limit; None if one sentence is too long."""
         chunks, current = [], None
         for sentence in sentences:
             candidate = sentence if current is None else current + " " + sentence
-            count = self.translator.count_tokens([candidate])[0]
-            if count <= self.limit:
+            if self.count(candidate) <= self.limit:
                 current = candidate
                 continue
-            if current is None:
+            if current is None or self.count(sentence) > self.limit:
                 return None
             chunks.append(current)
-            if self.translator.count_tokens([sentence])[0] > self.limit:
-                return None
             current = sentence
         if current is not None:
             chunks.append(current)
-        return [(c, self.translator.count_tokens([c])[0]) for c in chunks]
+        return chunks
 
 
-class _Assemble(beam.DoFn):
-    def __init__(self, reason_prefix):
-        self.prefix = reason_prefix
-
-    def process(self, element):
-        (record, chunk, n_chunks, join_id, _), pred = element
-        if n_chunks == 1:
-            if isinstance(pred, dict):
-                yield beam.pvalue.TaggedOutput(
-                    REJECTED, Rejected.of(record, STAGE, self.prefix + "generation_error", pred["error"]))
-            else:
-                yield record, pred, 1
-        else:
-            yield beam.pvalue.TaggedOutput(_CHUNKS, (join_id, (chunk, record, pred)))
-
-
-class _Rejoin(beam.DoFn):
-    """Chunks of one split input -> one result: hypothesis k = chunk hypotheses k
-    joined by a space, score = mean of the chunk scores."""
-
-    def __init__(self, reason_prefix):
-        self.prefix = reason_prefix
-
-    def process(self, element):
-        _, parts = element
-        parts = sorted(parts, key=lambda p: p[0])
-        record = parts[0][1]
-        errors = [p[2]["error"] for p in parts if isinstance(p[2], dict)]
-        if errors:
-            yield beam.pvalue.TaggedOutput(
-                REJECTED, Rejected.of(record, STAGE, self.prefix + "generation_error", errors[0]))
-            return
-        n = min(len(p[2]) for p in parts)
-        hyps = []
-        for k in range(n):
-            texts = [p[2][k][0] for p in parts]
-            scores = [p[2][k][1] for p in parts]
-            hyps.append((" ".join(t for t in texts if t), sum(scores) / len(scores)))
-        yield record, hyps, len(parts)
+def _rejoin(parts: list) -> list[tuple[str, float]] | dict:
+    """Results of one input's chunks -> its hypotheses, or the first error."""
+    if len(parts) == 1:
+        return parts[0]
+    errors = [p for p in parts if isinstance(p, dict)]
+    if errors:
+        return errors[0]
+    n = min(len(p) for p in parts)
+    hyps = []
+    for k in range(n):
+        texts = [p[k][0] for p in parts]
+        scores = [p[k][1] for p in parts]
+        hyps.append((" ".join(t for t in texts if t), sum(scores) / len(scores)))
+    return hyps
 
 
-class TranslateText(beam.PTransform):
-    """Records -> ``(record, [(hypothesis, score), ...], n_chunks)`` for the text of
-    ``side``; rejections in a second output.  Returns ``StageOutput``."""
-
-    def __init__(self, translator_kwargs: dict, decoding: Decoding, *, side: str = "src",
-                 long_input: str = "split", bucketing: bool = True, large_model: bool = False,
-                 reason_prefix: str = "", label: str | None = None):
-        super().__init__(label=label)
-        if long_input not in LONG_INPUT:
-            raise ValueError(f"long_input must be one of {', '.join(LONG_INPUT)}")
-        self.translator_kwargs, self.decoding = dict(translator_kwargs), decoding
-        self.side, self.long_input, self.bucketing = side, long_input, bucketing
-        self.large_model, self.prefix = large_model, reason_prefix
-
-    def expand(self, records):
-        prepared = records | "Prepare" >> beam.ParDo(
-            _Prepare(self.translator_kwargs, self.side, self.long_input, self.prefix)
-        ).with_outputs(REJECTED, main="requests")
-        handler = KeyedModelHandler(Seq2SeqHandler(self.translator_kwargs, self.decoding,
-                                                   bucketing=self.bucketing, large_model=self.large_model))
-        requests = prepared.requests
-        if self.bucketing:
-            size = int(self.translator_kwargs.get("max_batch_size", 64))
-            budget = int(self.translator_kwargs.get("batch_tokens", 4096))
-            requests = requests | "SortAndBatch" >> beam.SortAndBatchElements(
-                min_batch_size=1, max_batch_size=size, max_batch_weight=budget,
-                element_size_fn=_request_tokens)
-            handler = handler.with_no_batching()
-        results = (requests | "Generate" >> RunInference(handler)
-                   | "Assemble" >> beam.ParDo(_Assemble(self.prefix)).with_outputs(
-                       REJECTED, _CHUNKS, main="done"))
-        rejoined = (results[_CHUNKS] | "GroupChunks" >> beam.GroupByKey()
-                    | "Rejoin" >> beam.ParDo(_Rejoin(self.prefix)).with_outputs(REJECTED, main="done"))
-        done = (results.done, rejoined.done) | "Done" >> beam.Flatten()
-        rejected = ((prepared[REJECTED], results[REJECTED], rejoined[REJECTED])
-                    | "Rejected" >> beam.Flatten())
-        return StageOutput(done, rejected)
-
-
-class _ToRecords(beam.DoFn):
-    """One output record per hypothesis, with rank, score and provenance."""
-
-    def __init__(self, model, src_lang, tgt_lang, decoding):
-        self.model, self.src_lang, self.tgt_lang, self.decoding = model, src_lang, tgt_lang, decoding
-
-    def process(self, element):
-        record, hyps, n_chunks = element
-        src_lang = record.src_lang or self.src_lang
-        tgt_lang = self.tgt_lang or record.tgt_lang
-        params = dict(self.decoding.params(), direction=f"{src_lang}->{tgt_lang}")
-        if n_chunks > 1:
-            params["chunks"] = n_chunks
-        for rank, (text, score) in enumerate(hyps, 1):
-            if self.decoding.n > 1:
-                # A new record per hypothesis, marked as made from its parent
-                # (the identity check counts a parent's children by this).
-                rid = f"{record.id}-bt{rank}"
-                made = dict(parent=record.id, siblings=len(hyps), child=rank - 1)
-            else:
-                rid, made = record.id, {}
-            if not text.strip():
-                empty = record.replace(id=rid)
-                if made:
-                    empty = empty.with_origin(STAGE, model=self.model, **made, **params)
-                yield beam.pvalue.TaggedOutput(REJECTED, Rejected.of(
-                    empty, STAGE, "empty_translation", f"hypothesis {rank} is empty"))
-                continue
-            # The generated side replaces any old target side; fields tied to it are cleared.
-            out = record.replace(id=rid, src_lang=src_lang, tgt_lang=tgt_lang, tgt_text=text,
-                                 tgt_tokens=None, tgt_labels=None, alignment=None,
-                                 link_scores=None, token_langs=None)
-            # The old target side described other text; it is cleared but kept
-            # in the provenance, so no field vanishes without a trace.
-            replaced = {"replaced_tgt": record.text("tgt")} if record.text("tgt") is not None else {}
-            yield out.with_scores(bt_rank=rank, bt_score=score).with_origin(
-                STAGE, model=self.model, **made, **params, **replaced)
-
-
-class _RoundTripScores(beam.DoFn):
-    def __init__(self, model, direction):
-        self.model, self.direction = model, direction
-
-    def setup(self):
-        import sacrebleu
-        self.sacrebleu = sacrebleu
-
-    def process(self, element):
-        record, hyps, _ = element
-        back = hyps[0][0]
-        original = record.text("src")
-        bleu = self.sacrebleu.sentence_bleu(back, [original]).score
-        chrf = self.sacrebleu.sentence_chrf(back, [original]).score
-        yield record.with_scores(rt_bleu=bleu, rt_chrf=chrf).with_origin(
-            "round_trip", model=self.model, direction=self.direction, back_text=back)
-
-
-class BackTranslate(beam.PTransform):
+class BackTranslate(ModelStep):
     """The back-translation stage.
 
     Translates each record's ``src_text`` (tokens joined by spaces when there is
@@ -289,59 +160,154 @@ class BackTranslate(beam.PTransform):
                  bucketing: bool = True, src_code: str | None = None, tgt_code: str | None = None,
                  prefix: str | None = None, rt_prefix: str | None = None, family: str = "auto",
                  max_input_tokens: int | None = None, large_model: bool = False):
-        super().__init__(label=STAGE)
+        if long_input not in LONG_INPUT:
+            raise ValueError(f"long_input must be one of {', '.join(LONG_INPUT)}")
+        if batch_tokens < 1 or max_batch_size < 1:
+            raise ValueError("batch_tokens and max_batch_size must be positive")
         self.model, self.src_lang, self.tgt_lang = model, src_lang, tgt_lang
         self.decoding = decoding or Decoding()
         self.round_trip_model, self.long_input = round_trip_model, long_input
-        self.bucketing, self.large_model = bucketing, large_model
-        common = dict(family=family, device=device, dtype=dtype, threads=threads,
-                      batch_tokens=batch_tokens, max_batch_size=max_batch_size,
-                      max_input_tokens=max_input_tokens)
+        self.bucketing, self.large_model, self.threads = bucketing, large_model, threads
+        common = dict(family=family, device=device, dtype=dtype, batch_tokens=batch_tokens,
+                      max_batch_size=max_batch_size, max_input_tokens=max_input_tokens, sort=bucketing)
         self.forward_kwargs = dict(common, model=model, src_lang=src_code or src_lang,
                                    tgt_lang=tgt_code or tgt_lang, prefix=prefix)
         self.back_kwargs = dict(common, model=round_trip_model, src_lang=tgt_code or tgt_lang,
-                                tgt_lang=src_code or src_lang, prefix=rt_prefix)
+                                tgt_lang=src_code or src_lang, prefix=rt_prefix) if round_trip_model else None
+        # Batches: length-bucketed under the token budget, or fixed-size in arrival order.
+        self.batch_size = max_batch_size
+        if bucketing:
+            self.batch_weight = batch_tokens
+        else:
+            self.min_batch_size = max_batch_size
         self.score_ranges = {"bt_score": (-10.0, 0.0), "bt_rank": (1, max(2, self.decoding.n))}
         if round_trip_model:
             self.score_ranges.update(rt_bleu=(0.0, 100.0), rt_chrf=(0.0, 100.0))
+        self.rt_decoding = Decoding(mode="greedy" if self.decoding.mode != "beam" else "beam",
+                                    num_beams=self.decoding.num_beams, n=1,
+                                    max_new_tokens=self.decoding.max_new_tokens)
+        self._sides = None
 
-    def expand(self, records):
-        if self.src_lang:
-            checked = records | "CheckLang" >> beam.ParDo(_CheckLang(self.src_lang)).with_outputs(
-                REJECTED, main="ok")
-            records, wrong = checked.ok, checked[REJECTED]
-        else:
-            wrong = None
-        fwd = records | "Forward" >> TranslateText(
-            self.forward_kwargs, self.decoding, side="src", long_input=self.long_input,
-            bucketing=self.bucketing, large_model=self.large_model)
-        out = fwd.kept | "ToRecords" >> beam.ParDo(
-            _ToRecords(self.model, self.src_lang, self.tgt_lang, self.decoding)).with_outputs(REJECTED, main="kept")
-        rejected = [fwd.rejected, out[REJECTED]] + ([wrong] if wrong is not None else [])
-        kept = out.kept
-        if self.round_trip_model:
-            rt_decoding = Decoding(mode="greedy" if self.decoding.mode != "beam" else "beam",
-                                   num_beams=self.decoding.num_beams, n=1,
-                                   max_new_tokens=self.decoding.max_new_tokens)
-            back = kept | "RoundTrip" >> TranslateText(
-                self.back_kwargs, rt_decoding, side="tgt", long_input=self.long_input,
-                bucketing=self.bucketing, large_model=self.large_model, reason_prefix="round_trip_")
-            kept = back.kept | "RoundTripScores" >> beam.ParDo(_RoundTripScores(
-                self.round_trip_model, f"{self.tgt_lang}->{self.src_lang}"))
-            rejected.append(back.rejected)
-        return StageOutput(kept, tuple(rejected) | "AllRejected" >> beam.Flatten())
+    # -- the contract ------------------------------------------------------
+    def model_spec(self) -> dict:
+        return {"forward": self.forward_kwargs, "back": self.back_kwargs}
 
+    def load_model(self) -> Translators:
+        return Translators(self.forward_kwargs, self.back_kwargs)
 
-class _CheckLang(beam.DoFn):
-    """A record in another source language than the model's is refused, not mistranslated."""
+    def setup(self) -> None:
+        """Tokenizers (to count, split and encode inputs) and sacrebleu."""
+        if self._sides is not None:
+            return
+        sides = {FORWARD: _Side(self.forward_kwargs, self.long_input, "")}
+        if self.back_kwargs is not None:
+            import sacrebleu
+            self._sacrebleu = sacrebleu
+            sides[BACK] = _Side(self.back_kwargs, self.long_input, "round_trip_")
+        self._sides = sides
 
-    def __init__(self, src_lang):
-        self.src_lang = src_lang
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_sides"] = None  # tokenizers are loaded on the worker
+        state.pop("_sacrebleu", None)
+        return state
+
+    def weight(self, record: Record) -> int:
+        """Tokens of the source text: what a record costs in a batch."""
+        self.setup()
+        text = record.text("src")
+        return self._sides[FORWARD].count(text) if text and text.strip() else 1
 
     def process(self, record: Record):
-        if record.src_lang and record.src_lang != self.src_lang:
-            yield beam.pvalue.TaggedOutput(REJECTED, Rejected.of(
-                record, STAGE, "wrong_language",
-                f"record src_lang {record.src_lang!r}, stage translates from {self.src_lang!r}"))
-        else:
-            yield record
+        return self.process_batch([record])
+
+    def process_batch(self, records, context=None, model=None):
+        self.setup()
+        model = model if model is not None else self.shared_model()
+        todo = []
+        for record in records:
+            if self.src_lang and record.src_lang and record.src_lang != self.src_lang:
+                # A record in another language than the model's is refused, not mistranslated.
+                yield Rejected.of(record, STAGE, "wrong_language",
+                                  f"record src_lang {record.src_lang!r}, stage translates from {self.src_lang!r}")
+                continue
+            todo.append(record)
+        round_trip = BACK in self._sides
+        translated = []
+        for record, result, n_chunks in self._translate(FORWARD, model, todo, "src", self.decoding):
+            if isinstance(result, Rejected):
+                yield result
+                continue
+            for item in self._to_records(record, result, n_chunks):
+                if round_trip and isinstance(item, Record):
+                    translated.append(item)
+                else:
+                    yield item
+        if round_trip:
+            yield from self._round_trip(model, translated)
+
+    # -- steps of the core ----------------------------------------------------
+    def _translate(self, direction: str, model, records: list[Record], side: str, decoding: Decoding):
+        """(record, hypotheses | Rejected, n_chunks) for each record."""
+        prep = self._sides[direction]
+        out, inputs, spans = [], [], []
+        for record in records:
+            parts, rejected = prep.prepare(record, side, STAGE)
+            if rejected is not None:
+                out.append((record, rejected, 0))
+                continue
+            spans.append((record, len(inputs), len(parts)))
+            inputs.extend(parts)
+        results = translate_isolated(model, direction, [ids for ids, _ in inputs],
+                                     [key for _, key in inputs], decoding)
+        for record, start, n in spans:
+            hyps = _rejoin(results[start:start + n])
+            if isinstance(hyps, dict):
+                out.append((record, Rejected.of(record, STAGE, prep.prefix + "generation_error",
+                                                hyps["error"]), n))
+            else:
+                out.append((record, hyps, n))
+        return out
+
+    def _to_records(self, record: Record, hyps, n_chunks: int):
+        """One output record per hypothesis, with rank, score and provenance."""
+        src_lang = record.src_lang or self.src_lang
+        tgt_lang = self.tgt_lang or record.tgt_lang
+        params = dict(self.decoding.params(), direction=f"{src_lang}->{tgt_lang}")
+        if n_chunks > 1:
+            params["chunks"] = n_chunks
+        for rank, (text, score) in enumerate(hyps, 1):
+            if self.decoding.n > 1:
+                # A new record per hypothesis, marked as made from its parent
+                # (the identity check counts a parent's children by this).
+                rid = f"{record.id}-bt{rank}"
+                made = dict(parent=record.id, siblings=len(hyps), child=rank - 1)
+            else:
+                rid, made = record.id, {}
+            if not text.strip():
+                empty = record.replace(id=rid)
+                if made:
+                    empty = empty.with_origin(STAGE, model=self.model, **made, **params)
+                yield Rejected.of(empty, STAGE, "empty_translation", f"hypothesis {rank} is empty")
+                continue
+            # The generated side replaces any old target side; fields tied to it are cleared.
+            out = record.replace(id=rid, src_lang=src_lang, tgt_lang=tgt_lang, tgt_text=text,
+                                 tgt_tokens=None, tgt_labels=None, alignment=None,
+                                 link_scores=None, token_langs=None)
+            # The old target side described other text; it is cleared but kept
+            # in the provenance, so no field vanishes without a trace.
+            replaced = {"replaced_tgt": record.text("tgt")} if record.text("tgt") is not None else {}
+            yield out.with_scores(bt_rank=rank, bt_score=score).with_origin(
+                STAGE, model=self.model, **made, **params, **replaced)
+
+    def _round_trip(self, model, records: list[Record]):
+        direction = f"{self.tgt_lang}->{self.src_lang}"
+        for record, result, _ in self._translate(BACK, model, records, "tgt", self.rt_decoding):
+            if isinstance(result, Rejected):
+                yield result
+                continue
+            back, original = result[0][0], record.text("src")
+            bleu = self._sacrebleu.sentence_bleu(back, [original]).score
+            chrf = self._sacrebleu.sentence_chrf(back, [original]).score
+            yield record.with_scores(rt_bleu=bleu, rt_chrf=chrf).with_origin(
+                "round_trip", model=self.round_trip_model, direction=direction, back_text=back)

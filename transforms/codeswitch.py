@@ -26,8 +26,9 @@ from collections import Counter
 from typing import Iterable, NamedTuple, Sequence
 
 from xlaug.transforms import bio
-from xlaug.transforms.mixing import cmi, seeded_rng, switch_points
+from xlaug.transforms.mixing import cmi, switch_points
 from xlaug.transforms.record import Record, Rejected
+from xlaug.transforms.seeding import seeded_rng
 from xlaug.transforms.stage import Step
 
 
@@ -264,7 +265,7 @@ class CodeSwitchStep(Step):
         for attempt in range(attempts):
             if len(outputs) >= self.samples:
                 break
-            rng = seeded_rng(self.seed, record.id, attempt)
+            rng = seeded_rng(self.seed, "codeswitch", record.id, attempt)
             swaps = sample_swaps(candidates, len(m_tok), self.alpha, self.max_swaps, rng)
             sw = apply_swaps(m_tok, e_tok, swaps, m_lab, e_lab, fill)
             if sw.tokens in seen:

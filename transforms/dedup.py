@@ -1,24 +1,19 @@
 """Deduplication across the whole corpus.
 
-Records are keyed by a digest of their (normalised) text and language pair
-and grouped with Beam's GroupByKey, so duplicates meet wherever they were
-read (any file, any bundle, any worker).  In each group the record with the
+Records are keyed by a digest of their (normalised) text and language pair;
+``Dedup`` is a grouped stage, so under Beam they are grouped with GroupByKey
+and duplicates meet wherever they were read (any file, any bundle, any worker).  In each group the record with the
 smallest id is kept: the choice depends on the data only, never on bundle
 order or runner.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import pickle
 import re
 import unicodedata
-import zlib
-
-import apache_beam as beam
 
 from xlaug.transforms.record import Record, Rejected
-from xlaug.transforms.stage import REJECTED, StageOutput
+from xlaug.transforms.stage import Step
 
 MODES = ("exact", "normalized", "off")
 
@@ -51,25 +46,6 @@ def dedup_key(record: Record, mode: str) -> bytes:
     return hashlib.blake2b(joined.encode("utf-8"), digest_size=16).digest()
 
 
-_FIELDS = tuple(f.name for f in dataclasses.fields(Record))
-
-
-def pack(record: Record) -> bytes:
-    """A record as compact bytes for the trip through GroupByKey.
-
-    The local runners hold every grouped value in memory (twice: as objects
-    and re-encoded) until the group is read, so the value's size is the
-    pipeline's memory per record.  A field tuple pickles smaller than the
-    dataclass, and zlib's fastest level takes off another third (scores'
-    names repeat) for a few microseconds."""
-    data = pickle.dumps(tuple(getattr(record, f) for f in _FIELDS), protocol=pickle.HIGHEST_PROTOCOL)
-    return zlib.compress(data, 1)
-
-
-def unpack(data: bytes) -> Record:
-    return Record(*pickle.loads(zlib.decompress(data)))
-
-
 def id_order(record_id: str):
     """Sort key for ids: numeric ids compare as numbers, then as text."""
     return (0, int(record_id), "") if record_id.isdigit() else (1, 0, record_id)
@@ -88,43 +64,26 @@ def resolve_group(records, stage: str = "dedup"):
         yield Rejected.of(other, stage, reason, f"same text as kept record {kept.id}")
 
 
-class _Resolve(beam.DoFn):
-    def __init__(self, stage):
-        self.stage = stage
-
-    def process(self, element):
-        _, packed = element
-        for item in resolve_group([unpack(b) for b in packed], self.stage):
-            if isinstance(item, Rejected):
-                yield beam.pvalue.TaggedOutput(REJECTED, item)
-            else:
-                yield item
-
-
-class Dedup(beam.PTransform):
-    """Corpus-wide dedup; returns ``StageOutput(kept, rejected)``.
+class Dedup(Step):
+    """Corpus-wide dedup: a grouped stage (records with the same
+    ``dedup_key`` meet in one ``process_batch`` call, on any runner).
 
     mode: ``exact`` (identical src+tgt text and languages), ``normalized``
     (identical after ``normalize``), ``off`` (passes everything through).
     """
 
-    score_ranges: dict = {}
-    thresholds: dict = {}
-
     def __init__(self, mode: str = "normalized", name: str = "dedup"):
         if mode not in MODES:
             raise ValueError(f"dedup mode must be one of {', '.join(MODES)}, got {mode!r}")
-        super().__init__(label=name)
         self.mode = mode
         self.name = name
+        self.grouped = mode != "off"
 
-    def expand(self, pcoll):
-        if self.mode == "off":
-            empty = pcoll.pipeline | "NoRejects" >> beam.Create([])
-            return StageOutput(pcoll, empty)
-        mode = self.mode
-        outs = (pcoll
-                | "Key" >> beam.Map(lambda r: (dedup_key(r, mode), pack(r)))
-                | "Group" >> beam.GroupByKey()
-                | "Resolve" >> beam.ParDo(_Resolve(self.name)).with_outputs(REJECTED, main="kept"))
-        return StageOutput(outs.kept, outs[REJECTED])
+    def group_key(self, record: Record) -> bytes:
+        return dedup_key(record, self.mode)
+
+    def process(self, record: Record):
+        yield record  # mode off
+
+    def process_batch(self, records, context=None, model=None):
+        return resolve_group(records, self.name)

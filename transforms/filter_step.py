@@ -36,7 +36,7 @@ class FilterStep(Step):
     def process(self, record: Record) -> Iterable[Record | Rejected]:
         return self.process_batch([record])
 
-    def process_batch(self, records: list[Record]) -> Iterable[Record | Rejected]:
+    def process_batch(self, records: list[Record], context=None, model=None) -> Iterable[Record | Rejected]:
         todo = []
         for record in records:
             empty = _empty_side(record)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 
+from xlaug.transforms.align import coverage
 from xlaug.transforms.langcodes import LANGID_LANGUAGES, to_iso1
 from xlaug.transforms.langid_model import langid_model
 from xlaug.transforms.record import Record
@@ -328,9 +329,7 @@ class AlignmentCoverageFilter(Filter):
         n_tgt = len(record.tokens("tgt") or ())
         if n_src + n_tgt == 0:
             return {}
-        src = {i for i, _ in record.alignment if i < n_src}
-        tgt = {j for _, j in record.alignment if j < n_tgt}
-        return {"align_coverage": (len(src) + len(tgt)) / (n_src + n_tgt)}
+        return {"align_coverage": coverage(record.alignment, n_src, n_tgt)}
 
     def failures(self, scores):
         c = scores.get("align_coverage")

@@ -8,32 +8,25 @@ records as JSONL with their stage and reason.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Iterable
 
 import apache_beam as beam
 
+from xlaug.transforms.apply import StageOutput, route
 from xlaug.transforms.readers import InputSpec, read_any
 from xlaug.transforms.record import FIELD_KINDS, Record, Rejected
-from xlaug.transforms.stage import REJECTED, StageOutput
+from xlaug.transforms.seeding import seeded_unit
+from xlaug.transforms.stage import REJECTED
 
 
 class _ReadFn(beam.DoFn):
     def process(self, spec: InputSpec):
-        for item in read_any(spec):
-            if isinstance(item, Rejected):
-                yield beam.pvalue.TaggedOutput(REJECTED, item)
-            else:
-                yield item
+        yield from route(read_any(spec))
 
 
 class ReadCorpus(beam.PTransform):
     """InputSpecs -> StageOutput(records, rejected lines)."""
-
-    name = "read"
-    score_ranges: dict = {}
-    thresholds: dict = {}
 
     def __init__(self, specs: Iterable[InputSpec], spread: bool = True):
         super().__init__(label="read")
@@ -108,9 +101,8 @@ def parse_splits(text: str) -> dict[str, float]:
 
 
 def split_of(record_id: str, splits: dict[str, float], seed: int) -> str:
-    """Deterministic split from a hash of seed and id: same on every runner."""
-    h = hashlib.blake2b(f"{seed}\0{record_id}".encode(), digest_size=8).digest()
-    u = int.from_bytes(h, "big") / 2 ** 64
+    """Deterministic split from the seeded hash of id: same on every runner."""
+    u = seeded_unit(seed, "split", record_id)
     acc = 0.0
     for name, frac in splits.items():
         acc += frac

@@ -21,8 +21,9 @@ import os
 from typing import Iterable, Sequence
 
 from xlaug.transforms import bio
-from xlaug.transforms.mixing import cmi, seeded_rng, switch_points
+from xlaug.transforms.mixing import cmi, switch_points
 from xlaug.transforms.record import Record, Rejected
+from xlaug.transforms.seeding import seeded_rng
 from xlaug.transforms.stage import Step
 
 # A small English stop-word list (function words); --stopwords FILE|w1,w2 for others.
@@ -192,7 +193,7 @@ class LexiconReplaceStep(Step):
         for attempt in range(4 * self.samples + 16):
             if len(made) >= self.samples:
                 break
-            rng = seeded_rng(self.seed, record.id, attempt)
+            rng = seeded_rng(self.seed, "lexicon", record.id, attempt)
             out, flags, out_labels, links = self.replace_once(tokens, labels, rng)
             if not any(flags) or tuple(out) in seen:
                 continue

@@ -1,12 +1,10 @@
-"""Small shared pieces of code-switching: mixing measures and a seeded RNG.
+"""Small shared pieces of code-switching: mixing measures.
 
 Used by both the ALM phrase swapper (codeswitch.py) and the dictionary
 replacer (lexicon_replace.py), so both report the same scores the same way.
 """
 from __future__ import annotations
 
-import hashlib
-import random
 import unicodedata
 from typing import Sequence
 
@@ -42,10 +40,3 @@ def switch_points(tokens: Sequence[str], langs: Sequence[str]) -> int:
             switches += 1
         prev = lang
     return switches
-
-
-def seeded_rng(seed: int, record_id: str, index: int) -> random.Random:
-    """Per-record, per-sample RNG that is the same on every runner and
-    process (hashlib, never Python's salted hash())."""
-    digest = hashlib.sha256(f"{seed}\x1f{record_id}\x1f{index}".encode("utf-8")).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))

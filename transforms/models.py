@@ -71,12 +71,14 @@ def _cached_config_path(name: str) -> str | None:
 
 
 def _ask_hub(name: str) -> None:
-    """One request, short timeout: does the hub know this model?"""
+    """One request, short timeout: does the hub know this model?  When it
+    does, its config.json (a few KB) is fetched into the cache, so the kind
+    and depth checks can read it."""
     import urllib.error
     import urllib.request
 
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-    request = urllib.request.Request(f"{endpoint}/api/models/{name}", method="HEAD")
+    request = urllib.request.Request(f"{endpoint}/api/models/{name}")
     try:
         urllib.request.urlopen(request, timeout=HUB_TIMEOUT).close()
     except urllib.error.HTTPError as e:
@@ -92,6 +94,11 @@ def _ask_hub(name: str) -> None:
         raise ModelLoadError(f"model '{name}' is not a local directory, and the Hugging Face hub "
                              f"cannot be reached to find it ({reason}); give a local folder, or set "
                              "HF_HUB_OFFLINE=1 to use the local cache only") from None
+    try:
+        from huggingface_hub import hf_hub_download
+        hf_hub_download(name, "config.json", etag_timeout=HUB_TIMEOUT)
+    except Exception:  # no config.json to read: the model load will say what is wrong
+        pass
 
 
 def read_config(name: str) -> dict | None:

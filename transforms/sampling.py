@@ -7,17 +7,17 @@ here only *drops* records: language i is kept with probability
 r_i = (q_i / p_i) / max_j (q_j / p_j), so the least over-represented language
 keeps everything and the expected share after sampling is exactly q_i.
 
-Each record's coin comes from a hash of (seed, record id): the same seed gives
-the same records on every runner and in every bundle order.
+Each record's coin comes from the seeded hash of (seed, "sample", record id):
+the same seed gives the same records on every runner and in every bundle
+order, independently of the split the record lands in.
 """
 from __future__ import annotations
 
-import hashlib
-
-import apache_beam as beam
+from functools import partial
 
 from xlaug.transforms.record import Record, Rejected
-from xlaug.transforms.stage import REJECTED, StageOutput
+from xlaug.transforms.seeding import seeded_unit
+from xlaug.transforms.stage import CountBy, Step
 
 BY = ("pair", "src", "tgt")
 UNKNOWN = "und"
@@ -54,8 +54,7 @@ def smoothed_shares(counts: dict, alpha: float) -> dict:
 
 def coin(seed: int, record_id: str) -> float:
     """A uniform number in [0, 1) fixed by seed and id."""
-    h = hashlib.blake2b(f"{seed}\x00{record_id}".encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(h, "big") / 2.0 ** 64
+    return seeded_unit(seed, "sample", record_id)
 
 
 def decide(record: Record, table: dict, seed: int, by: str, stage: str = "sampling"):
@@ -68,48 +67,26 @@ def decide(record: Record, table: dict, seed: int, by: str, stage: str = "sampli
                        f"{key}: keep probability {p:.3g} (alpha sampling)")
 
 
-class _Decide(beam.DoFn):
-    def __init__(self, seed, by, stage):
-        self.seed, self.by, self.stage = seed, by, stage
+class Sampling(Step):
+    """Down-sample to smoothed language shares.  Its summary counts records
+    per language key over the whole input; the context is the table
+    ``{key: {"n", "share_before", "share_after", "keep_prob"}}``
+    (``share_after`` is the expected share), which the report shows under
+    ``sampling``."""
 
-    def process(self, record, table):
-        item = decide(record, table, self.seed, self.by, self.stage)
-        if isinstance(item, Rejected):
-            yield beam.pvalue.TaggedOutput(REJECTED, item)
-        else:
-            yield item
-
-
-class Sampling(beam.PTransform):
-    """Down-sample to smoothed language shares; returns ``StageOutput``.
-
-    After the transform is applied, ``self.shares`` is a PCollection holding
-    one dict ``{key: {"n", "share_before", "share_after", "keep_prob"}}``
-    (``share_after`` is the expected share) for the report.
-    """
-
-    score_ranges: dict = {}
-    thresholds: dict = {}
+    report_key = "sampling"
 
     def __init__(self, alpha: float, seed: int = 0, by: str = "pair", name: str = "sampling"):
         if alpha is None or float(alpha) < 0:
             raise ValueError(f"sampling alpha must be >= 0, got {alpha}")
         if by not in BY:
             raise ValueError(f"sampling by must be one of {', '.join(BY)}, got {by!r}")
-        super().__init__(label=name)
         self.alpha, self.seed, self.by, self.name = float(alpha), int(seed), by, name
-        self.shares = None
+        self.summary = CountBy(partial(sample_key, by=by))
 
-    def expand(self, pcoll):
-        alpha, by = self.alpha, self.by
-        counts = (pcoll
-                  | "LangKey" >> beam.Map(lambda r: sample_key(r, by))
-                  | "Count" >> beam.combiners.Count.PerElement())
-        table = (counts
-                 | "ToDict" >> beam.combiners.ToDict()
-                 | "Shares" >> beam.Map(lambda c: smoothed_shares(c, alpha)))
-        self.shares = table
-        outs = pcoll | "Decide" >> beam.ParDo(
-            _Decide(self.seed, by, self.name), beam.pvalue.AsSingleton(table)
-        ).with_outputs(REJECTED, main="kept")
-        return StageOutput(outs.kept, outs[REJECTED])
+    def make_context(self, counts, model=None) -> dict:
+        return smoothed_shares(counts, self.alpha)
+
+    def process_batch(self, records, context=None, model=None):
+        for record in records:
+            yield decide(record, context, self.seed, self.by, self.name)

@@ -14,12 +14,12 @@ torch and transformers are imported inside functions: importing this module is c
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import asdict, dataclass
 
 from xlaug.transforms.models import ModelLoadError, _is_local, check_model_available  # noqa: F401
+from xlaug.transforms.seeding import seeded_hash
 
 # ISO 639-1 -> NLLB code.  Users may also pass the model's own codes directly.
 NLLB_CODES = {
@@ -88,8 +88,7 @@ class Decoding:
 
 def row_seed(seed: int, key: str, sample: int) -> int:
     """Seed of one output row: stable across processes (no Python ``hash``)."""
-    digest = hashlib.sha256(f"{seed}\x00{key}\x00{sample}".encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
+    return seeded_hash(seed, "generate", key, sample) & ((1 << 63) - 1)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -108,7 +107,8 @@ class Translator:
     prefix:       T5 task prefix; default built from LANG_NAMES.
     device:       ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N``.
     dtype:        ``float32`` | ``float16`` | ``bfloat16`` (half types on GPU only).
-    threads:      torch CPU threads (None leaves torch's setting alone).
+    threads:      torch CPU threads of this process (None leaves torch's setting alone;
+                  set once per process, see xlaug.transforms.worker).
     batch_tokens: budget of padded source tokens x hypotheses per generate call.
     max_batch_size: most inputs per generate call.
     sort:         sort by length before batching (off only to measure its effect).
@@ -160,9 +160,10 @@ class Translator:
             return self
         import torch
         from transformers import AutoModelForSeq2SeqLM
-        if self.threads:
-            torch.set_num_threads(int(self.threads))
-        self.device = self._pick_device(torch)
+
+        from xlaug.transforms.worker import resolve_device, set_torch_threads
+        set_torch_threads(self.threads)
+        self.device = resolve_device(self.device_option)
         dtype = getattr(torch, self.dtype) if self.device.type == "cuda" else torch.float32
         try:
             model = AutoModelForSeq2SeqLM.from_pretrained(
@@ -171,14 +172,6 @@ class Translator:
             raise ModelLoadError(f"model '{self.model_name}' could not be loaded: {str(e).splitlines()[0]}") from None
         self.model = model.to(self.device).eval()
         return self
-
-    def _pick_device(self, torch):
-        opt = self.device_option
-        if opt == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if opt.startswith("cuda") and not torch.cuda.is_available():
-            raise ModelLoadError(f"device {opt} requested but CUDA is not available")
-        return torch.device(opt)
 
     # -- families and language codes ---------------------------------------
     def _has_token(self, token: str) -> bool:
@@ -314,8 +307,14 @@ class Translator:
         if self.model is None:
             self.load()
         keys = list(keys) if keys is not None else list(texts)
-        encoded = [self.encode(t) for t in texts]
-        results: list = [None] * len(texts)
+        return self.translate_encoded([self.encode(t) for t in texts], keys, decoding)
+
+    def translate_encoded(self, encoded: list[list[int]], keys: list[str],
+                          decoding: Decoding) -> list[list[tuple[str, float]]]:
+        """``translate`` for inputs already encoded with ``encode``."""
+        if self.model is None:
+            self.load()
+        results: list = [None] * len(encoded)
         rows = decoding.n if decoding.mode == "sample" else max(decoding.num_beams, decoding.n)
         for idx in self.batches([len(e) for e in encoded], rows):
             hyps = self._generate([encoded[i] for i in idx], [keys[i] for i in idx], decoding)

@@ -1,0 +1,173 @@
+"""The one Beam wrapper: ``ApplyStep(step)`` turns any stage (a
+``xlaug.transforms.stage.Step``) into a PTransform with two outputs,
+``StageOutput(kept, rejected)``, following what the step declares:
+
+  batching     per record; fixed-size ``BatchElements``; or, with
+               ``batch_weight``, ``SortAndBatchElements`` by ``weight`` (length
+               bucketing under a token budget)
+  grouped      ``GroupByKey`` on ``group_key``; each group is one batch
+  summary      ``CombineGlobally`` of the step's Summary, turned into the
+               context by ``make_context`` and given to every batch as a side input
+  model        a ModelStep runs through ``RunInference`` with ``StepModelHandler``
+               (xlaug.transforms.inference): the model is loaded once per worker
+               process and shared (xlaug.transforms.worker), batches are the ones cut above
+
+Beam 2.77 notes: ``ModelHandler(max_batch_weight=...)`` is passed on to
+``BatchElements``, which does not accept it, and ``batch_length_fn`` buckets
+only on the stateful, time-bounded path; so batches are cut here and the
+handler skips RunInference's own batching.
+"""
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import Iterable, NamedTuple
+
+import apache_beam as beam
+
+from xlaug.transforms.record import Rejected, pack_record, unpack_record
+from xlaug.transforms.stage import REJECTED, ModelStep, Step, Summary
+
+
+class StageOutput(NamedTuple):
+    kept: beam.PCollection
+    rejected: beam.PCollection
+    # The step's context (a one-element PCollection) when it declares a summary.
+    context: beam.PCollection | None = None
+
+
+def route(items: Iterable):
+    """Records to the main output, ``Rejected`` to the ``rejected`` one."""
+    for item in items:
+        if isinstance(item, Rejected):
+            yield beam.pvalue.TaggedOutput(REJECTED, item)
+        else:
+            yield item
+
+
+class _Route(beam.DoFn):
+    def process(self, item):
+        yield from route((item,))
+
+
+class _ProcessFn(beam.DoFn):
+    def __init__(self, step: Step):
+        self.step = step
+
+    def setup(self):
+        self.step.setup()
+
+    def process(self, element, context=None):
+        if isinstance(element, list):
+            yield from route(self.step.process_batch(element, context))
+        else:
+            yield from route(self.step.process(element))
+
+
+class _WeighFn(beam.DoFn):
+    """(weight, record) for length bucketing; the weight may need the step's tokenizer."""
+
+    def __init__(self, step: Step):
+        self.step = step
+
+    def setup(self):
+        self.step.setup()
+
+    def process(self, record):
+        yield self.step.weight(record), record
+
+
+class _SummaryFn(beam.CombineFn):
+    def __init__(self, summary: Summary):
+        self.summary = summary
+
+    def create_accumulator(self):
+        return self.summary.create()
+
+    def add_input(self, acc, record):
+        return self.summary.add(acc, record)
+
+    def merge_accumulators(self, accs):
+        return self.summary.merge(accs)
+
+    def extract_output(self, acc):
+        return self.summary.result(acc)
+
+
+class _ContextFn(beam.DoFn):
+    def __init__(self, step: Step):
+        self.step = step
+
+    def setup(self):
+        self.step.setup()
+
+    def process(self, value):
+        model = self.step.shared_model() if isinstance(self.step, ModelStep) else None
+        yield self.step.make_context(value, model)
+
+
+def _pack(step: Step):
+    def keyed(record):
+        return step.group_key(record), pack_record(record)
+    return keyed
+
+
+def _unpack_group(element) -> list:
+    return [unpack_record(b) for b in element[1]]
+
+
+def _with_context(batch, context=None):
+    return batch, context
+
+
+class ApplyStep(beam.PTransform):
+    """Run any ``Step`` on a PCollection of records; returns
+    ``StageOutput(kept, rejected, context)``.  Labelled with the step's name."""
+
+    def __init__(self, step: Step):
+        if not isinstance(step, Step):
+            raise TypeError(f"ApplyStep needs a xlaug.transforms.stage.Step, got {type(step).__name__}")
+        super().__init__(label=step.name)
+        self.step = step
+
+    def _batches(self, records):
+        step = self.step
+        if step.grouped:
+            # Records travel packed: the local runners hold every grouped value
+            # in memory until its group is read (see record.pack_record).
+            return (records | "Key" >> beam.Map(_pack(step))
+                    | "Group" >> beam.GroupByKey()
+                    | "Unpack" >> beam.Map(_unpack_group))
+        if step.batch_weight is not None:
+            return (records | "Weigh" >> beam.ParDo(_WeighFn(step))
+                    | "SortAndBatch" >> beam.SortAndBatchElements(
+                        min_batch_size=1, max_batch_size=max(1, step.batch_size),
+                        max_batch_weight=max(1, int(step.batch_weight)), element_size_fn=itemgetter(0))
+                    | "Unweigh" >> beam.Map(lambda batch: [r for _, r in batch]))
+        if step.per_record:
+            return records
+        if step.batch_size <= 1:
+            return records | "Single" >> beam.Map(lambda r: [r])
+        return records | "Batch" >> beam.BatchElements(
+            min_batch_size=max(1, min(step.min_batch_size, step.batch_size)),
+            max_batch_size=step.batch_size)
+
+    def expand(self, records):
+        step = self.step
+        context = None
+        if step.summary is not None:
+            context = (records | "Summary" >> beam.CombineGlobally(_SummaryFn(step.summary))
+                       | "Context" >> beam.ParDo(_ContextFn(step)))
+        side = [beam.pvalue.AsSingleton(context)] if context is not None else []
+        batches = self._batches(records)
+        if isinstance(step, ModelStep):
+            # Imported here: Beam's inference module imports torch (seconds, 200 MB).
+            from apache_beam.ml.inference.base import RunInference
+
+            from xlaug.transforms.inference import StepModelHandler
+            items = (batches | "WithContext" >> beam.Map(_with_context, *side)
+                     | "Inference" >> RunInference(StepModelHandler(step)))
+            outs = items | "Route" >> beam.ParDo(_Route()).with_outputs(REJECTED, main="kept")
+        else:
+            outs = batches | "Process" >> beam.ParDo(_ProcessFn(step), *side).with_outputs(
+                REJECTED, main="kept")
+        return StageOutput(outs.kept, outs[REJECTED], context)
