@@ -9,7 +9,7 @@ from fractions import Fraction
 import pytest
 
 from xlaug.transforms import ledger
-from xlaug.transforms.ledger import Books, Tally, merge_all, signed_fraction, terms
+from xlaug.transforms.ledger import Books, Tally, merge_all, signed_fraction, summaries, terms
 from xlaug.transforms.record import Created, Record, Rejected, created_by
 from xlaug.transforms.stage import Step
 
@@ -158,7 +158,7 @@ def test_long_and_unicode_ids_are_named():
 def test_merge_in_any_order_and_pickling_give_the_same_answer():
     ins = recs(600)
     outs = ins[:300] + ins[301:] + [k for k in children(ins[0], 2)] + [ins[9]]
-    books_in, books_out = Books([("s", "in")]), Books([("s", "kept")])
+    books_in, books_out = Books([("s", "in")], "ins"), Books([("s", "kept")], "outs")
     parts = []
     rng = random.Random(1)
     for book, items in ((books_in, ins), (books_out, outs)):
@@ -170,7 +170,7 @@ def test_merge_in_any_order_and_pickling_give_the_same_answer():
                 book.add(acc, r)
             parts.append(pickle.loads(pickle.dumps(acc)))
     rng.shuffle(parts)
-    s = merge_all(parts)["s"].summary("s")
+    s = summaries(merge_all(parts), [("s", True)], {"s": [("ins", 1), ("outs", -1)]})["s"]
     assert problems(s) == sorted([("in.tsv:300", "missing"), ("in.tsv:9", "duplicated or unexpected"),
                                   ("in.tsv:0", "duplicated or unexpected")])
     # in.tsv:0 went in once, came out as itself and as its two children.

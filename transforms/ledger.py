@@ -152,10 +152,11 @@ class Table:
             key[a] -= value; key[b] -= value; key[c] -= value  # noqa: E702
             chk[a] -= check; chk[b] -= check; chk[c] -= check  # noqa: E702
 
-    def merge(self, other: "Table") -> "Table":
+    def merge(self, other: "Table", sign: int = 1) -> "Table":
+        """Add (sign 1) or subtract (-1) another table."""
         for mine, theirs in ((self.count, other.count), (self.key, other.key), (self.check, other.check)):
             for i, v in enumerate(theirs):
-                mine[i] = (mine[i] + v) % P
+                mine[i] = (mine[i] + sign * v) % P
         return self
 
     def compact(self) -> "Table":
@@ -346,21 +347,28 @@ IN, KEPT, REJECTED = "in", "kept", "rejected"
 
 
 class Books:
-    """Tallies of several stages: ``roles`` says, for the elements of one
-    PCollection, which stages they count for and how ([(stage, role)],
-    role in/kept/rejected).  Rejected elements are ``Rejected`` values."""
+    """Tallies for the elements of one PCollection: ``roles`` says which
+    stages they count for and how ([(stage, role)], role in/kept/rejected;
+    rejected elements are ``Rejected`` values); ``key`` names the PCollection.
 
-    def __init__(self, roles: Iterable[tuple[str, str]]):
-        self.roles = tuple(roles)
+    Tables are linear, so each record's own id goes once into the
+    PCollection's table, which later enters every stage it belongs to with
+    that role's sign (``settle``); only a record that a stage made (it names
+    a parent) adds a correction to that stage's table."""
+
+    def __init__(self, roles: Iterable[tuple[str, str]], key: str | None = None):
+        self.roles = tuple((stage, role, 1 if role == IN else -1) for stage, role in roles)
+        self.key = ("pcoll", key if key is not None else " ".join(f"{s}:{r}" for s, r in roles))
         self.rejections = self.roles[0][1] == REJECTED
 
     def empty(self) -> dict:
-        return {stage: Tally() for stage, _ in self.roles}
+        out = {stage: Tally() for stage, _, _ in self.roles}
+        out[self.key] = Table()
+        return out
 
     def add(self, tallies: dict, element) -> dict:
         record = element.record if self.rejections else element
-        plain = None  # the record's own entry: the same for every stage that did not make it
-        for stage, role in self.roles:
+        for stage, role, _ in self.roles:
             tally = tallies[stage]
             if role == IN:
                 tally.inputs += 1
@@ -370,29 +378,48 @@ class Books:
                 tally.rejected += 1
                 if record is None:
                     tally.unkeyed += 1
-                    continue
-            entries, shares = terms(record, stage, plain)
-            if shares == 1:
-                plain = entries[0]
-                tally.table.add(plain, 1 if role == IN else -1)
-            else:
-                tally.add(entries, shares, 1 if role == IN else -1)
+        if record is None:
+            return tallies
+        plain = prepare(encode_key(RECORD, str(record.id)))
+        tallies[self.key].add(plain, 1)
+        if record.origin:
+            for stage, _, sign in self.roles:
+                entries, shares = terms(record, stage, plain)
+                if shares != 1:  # made by this stage: count it for its parent instead
+                    tally = tallies[stage]
+                    tally.table.add(plain, -sign)
+                    tally.add(entries, shares, sign)
         return tallies
 
 
 def merge_all(parts: Iterable[dict]) -> dict:
     out: dict = {}
     for part in parts:
-        for stage, tally in part.items():
-            if stage in out:
-                out[stage].merge(tally)
+        for key, value in part.items():
+            if key in out:
+                out[key].merge(value)
             else:
-                out[stage] = Tally().merge(tally)
+                out[key] = type(value)().merge(value)
     return out
 
 
-def summaries(tallies: dict, stages: list[tuple[str, bool]]) -> dict:
+def settle(tallies: dict, wiring: dict) -> dict:
+    """{stage: Tally} with each stage's full table: its corrections plus the
+    tables of its PCollections, ``wiring`` {stage: [(PCollection key, sign)]}."""
+    out = {}
+    for stage, pcolls in wiring.items():
+        tally = Tally().merge(tallies.get(stage, Tally()))
+        for key, sign in pcolls:
+            if ("pcoll", key) in tallies:
+                tally.table.merge(tallies[("pcoll", key)], sign)
+        out[stage] = tally
+    return out
+
+
+def summaries(tallies: dict, stages: list[tuple[str, bool]], wiring: dict | None = None) -> dict:
     """{stage: summary} in pipeline order; ``stages``: [(name, has an input)]."""
+    if wiring is not None:
+        tallies = settle(tallies, wiring)
     return {name: tallies.get(name, Tally()).summary(name, has_input=has_input)
             for name, has_input in stages}
 
@@ -413,15 +440,17 @@ def account(stages: list) -> beam.PCollection:
         for pcoll, role in ((inp, IN), (out.kept, KEPT), (out.rejected, REJECTED)):
             if pcoll is not None:
                 by_pcoll.setdefault(id(pcoll), (pcoll, []))[1].append((name, role))
-    parts = []
+    parts, wiring = [], {name: [] for name, _, _ in stages}
     for pcoll, roles in by_pcoll.values():
         if len({role == REJECTED for _, role in roles}) > 1:
             raise ValueError(f"one PCollection is both records and rejections: {roles}")
         label = " ".join(f"{name}:{role}" for name, role in roles)
-        parts.append(pcoll | f"Ledger {label}" >> beam.ParDo(_BooksDoFn(roles)))
+        for name, role in roles:
+            wiring[name].append((label, 1 if role == IN else -1))
+        parts.append(pcoll | f"Ledger {label}" >> beam.ParDo(_BooksDoFn(roles, label)))
     order = [(name, inp is not None) for name, inp, _ in stages]
     return (parts | "Ledger parts" >> beam.Flatten()
-            | "Ledger" >> beam.CombineGlobally(_SummaryFn(order)))
+            | "Ledger" >> beam.CombineGlobally(_SummaryFn(order, wiring)))
 
 
 class _BooksDoFn(beam.DoFn):
@@ -429,8 +458,8 @@ class _BooksDoFn(beam.DoFn):
     a CombineGlobally (no key added, no lifted combine), same result, as the
     tallies merge in any order."""
 
-    def __init__(self, roles):
-        self.books = Books(roles)
+    def __init__(self, roles, key):
+        self.books = Books(roles, key)
 
     def start_bundle(self):
         self.tallies = self.books.empty()
@@ -445,8 +474,8 @@ class _BooksDoFn(beam.DoFn):
 
 
 class _SummaryFn(beam.CombineFn):
-    def __init__(self, order):
-        self.order = order
+    def __init__(self, order, wiring):
+        self.order, self.wiring = order, wiring
 
     def create_accumulator(self):
         return {}
@@ -458,4 +487,4 @@ class _SummaryFn(beam.CombineFn):
         return merge_all(accumulators)
 
     def extract_output(self, acc):
-        return summaries(acc, self.order)
+        return summaries(acc, self.order, self.wiring)
