@@ -8,11 +8,14 @@ hash to it: a count, the key itself encoded as an integer, and a check hash.
 An input adds its id with weight +1, an output subtracts it; a record a stage
 made from a parent with k siblings subtracts 1/k on the parent's key, so a
 parent's children cancel it exactly when all k of them come out.  Sums
-commute, so tables built on any worker in any order merge by addition (a
-Beam CombineFn; no id list, no shuffle).  A table of a correct stage ends all
-zero; otherwise "pure" cells (one key left) are peeled to name the ids that
-differ, up to about ``CELLS / 1.5`` of them; past that, decoding stops and
-the check says how many ids at least differ.
+commute, so tables built on any worker, bundle by bundle, merge by addition:
+no id list, no shuffle.  Being linear, a table is built once per PCollection
+and enters each stage it belongs to with its role's sign (a stage's kept
+output is the next one's input).  A correct stage's table ends all zero;
+otherwise "pure" cells (one key left) are peeled to name the ids that differ
+(with 72 cells: all of them in 99% of tables with 20 differing ids, 92% with
+40, 44% with 56); when peeling stops early, the check names those it found
+and says how many ids at least differ.
 
 Children that say which one they are (``child=i``) also add a term on a
 second key of their parent that cancels only when the indices are exactly
@@ -59,7 +62,7 @@ def sibling_weight(child: int, siblings: int) -> int:
     """k * (k+1)**i - ((k+1)**0 + ... + (k+1)**(k-1)) for child i of k: the
     weights of children 0..k-1, each once, sum to 0; those of any other k
     children do not (k numbers below k+1 are the digits of one base-(k+1)
-    number), exactly while the sums stay below P (k up to 60).  Small
+    number), exactly while the sums stay below P (k up to 80).  Small
     integers: no field multiplication per record."""
     w = _sibling_weights.get((child, siblings))
     if w is None:
@@ -109,7 +112,7 @@ def prepare(data: bytes) -> tuple[int, int, int, int, int, int]:
     d = hashlib.blake2b(data, digest_size=16).digest()
     check = int.from_bytes(d, "big")
     return (1, int.from_bytes(data, "big"), check,
-            check % PART, PART + (check >> 8) % PART, 2 * PART + (check >> 16) % PART)
+            check % PART, PART + (check >> 40) % PART, 2 * PART + (check >> 80) % PART)
 
 
 @lru_cache(maxsize=4096)
