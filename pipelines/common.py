@@ -104,29 +104,87 @@ def input_spec(args):
     return spec
 
 
-def prepare_output(args) -> str:
+# What a run writes into its output folder (and removes again when it fails).
+OUTPUTS = ("data", "rejected", "report", "_stats", "report.json", "README.md")
+
+
+def prepare_output(args, claimed: dict | None = None) -> str:
+    """Check and make the output folder; one-line CliError when it cannot be
+    used.  ``claimed`` (if given) learns the folder and whether this run made
+    it, so a failed run can remove what it wrote."""
     out = args.output
     if "://" in out:
+        if claimed is not None:
+            claimed.update(out_dir=out, created=False)
         return out
     if os.path.isfile(out):
         raise CliError(f"{out}: exists and is a file; --output needs a folder")
-    if os.path.isdir(out) and os.listdir(out):
+    parent = os.path.dirname(os.path.abspath(out))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise CliError(f"{out}: cannot make the output folder there, {parent} is a file")
+    existed = os.path.isdir(out)
+    if existed and os.listdir(out):
         if not args.overwrite:
             raise CliError(f"{out}: folder exists and is not empty (pass --overwrite to replace it)")
-        for name in ("data", "rejected", "report", "_stats", "report.json", "README.md"):
-            p = os.path.join(out, name)
-            if os.path.isdir(p):
-                shutil.rmtree(p)
-            elif os.path.exists(p):
-                os.remove(p)
-    os.makedirs(out, exist_ok=True)
-    return os.path.abspath(out)
+        _remove_outputs(out)
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise CliError(f"{out}: cannot make the output folder: {e.strerror}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise CliError(f"{out}: the output folder is not writable")
+    out = os.path.abspath(out)
+    if claimed is not None:
+        claimed.update(out_dir=out, created=not existed)
+    return out
+
+
+def _remove_outputs(out: str, folder_too: bool = False) -> None:
+    """Remove what a run writes into ``out`` (and ``out`` itself when this run made it)."""
+    if "://" in out:
+        from apache_beam.io.filesystems import FileSystems
+        paths = [FileSystems.join(out, name) for name in OUTPUTS]
+        existing = [p for p in paths if FileSystems.exists(p)]
+        if existing:
+            FileSystems.delete(existing)
+        return
+    for name in OUTPUTS:
+        p = os.path.join(out, name)
+        if os.path.isdir(p):
+            shutil.rmtree(p, ignore_errors=True)
+        elif os.path.lexists(p):
+            os.remove(p)
+    if folder_too and os.path.isdir(out) and not os.listdir(out):
+        os.rmdir(out)
 
 
 def run_pipeline(args: argparse.Namespace, stages: list, *, command: str) -> dict:
     """Read args.input, apply ``stages`` in order (each a
     ``xlaug.transforms.stage.Step``, run by ApplyStep), write args.output;
-    returns the report.  Raises CliError on bad input before any work is done."""
+    returns the report.
+
+    Raises CliError on bad input before any work is done, and when the run
+    keeps no record (no dataset is written then; the rejected records and the
+    report are).  A run that fails leaves no half-written output behind."""
+    claimed: dict = {}
+    try:
+        report = _run_pipeline(args, stages, command=command, claimed=claimed)
+    except BaseException as e:
+        if claimed:
+            _remove_outputs(claimed["out_dir"], folder_too=claimed["created"])
+        if isinstance(e, CliError) and claimed:
+            # Raised on a worker (e.g. an unreadable input found mid-run): one line.
+            raise CliError(str(e).split(" [while running")[0].splitlines()[0]) from None
+        raise
+    if not report["kept"]:
+        raise CliError(f"nothing kept: all {report['read'] + report.get('created', 0)} records were "
+                       f"rejected, so no dataset was written (why: {claimed['out_dir']}/rejected, report.json)")
+    return report
+
+
+def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claimed: dict) -> dict:
     import apache_beam as beam
 
     from xlaug.runners import pipeline_options
@@ -142,7 +200,7 @@ def run_pipeline(args: argparse.Namespace, stages: list, *, command: str) -> dic
         splits = parse_splits(args.splits)
     except ValueError as e:
         raise CliError(f"--splits: {e}") from None
-    out_dir = prepare_output(args)
+    out_dir = prepare_output(args, claimed)
     options = pipeline_options(args)
 
     check_steps(stages)
@@ -176,8 +234,25 @@ def run_pipeline(args: argparse.Namespace, stages: list, *, command: str) -> dic
     report = build_report(out_dir, command=command, argv=sys.argv, spec=spec, stage_names=["read"] + names,
                           thresholds=thresholds, splits=list(splits), seconds=seconds,
                           output_format=args.output_format, runner=args.runner)
+    if not report["kept"]:
+        _remove_dataset(out_dir)
     print_summary(report, out_dir)
     return report
+
+
+def _remove_dataset(out_dir: str) -> None:
+    """An empty dataset is no dataset: ``load_dataset`` cannot open one, so
+    neither the data folder nor its card stay."""
+    if "://" in out_dir:
+        from apache_beam.io.filesystems import FileSystems
+        paths = [p for p in (FileSystems.join(out_dir, "data"), FileSystems.join(out_dir, "README.md"))
+                 if FileSystems.exists(p)]
+        if paths:
+            FileSystems.delete(paths)
+        return
+    shutil.rmtree(os.path.join(out_dir, "data"), ignore_errors=True)
+    if os.path.exists(os.path.join(out_dir, "README.md")):
+        os.remove(os.path.join(out_dir, "README.md"))
 
 
 def _write_json(pcoll, path: str, label: str) -> None:
@@ -200,6 +275,8 @@ def print_summary(report: dict, out_dir: str) -> None:
         print(f"  rejected {n:>7}  {reason}")
     for lang, s in sorted((report.get("sampling") or {}).items()):
         print(f"  sampling {lang}: {s['n']} records, share {s['share_before']:.3f} -> {s['share_after']:.3f}")
-    print(f"dataset:  {out_dir}/data  (datasets.load_dataset('{out_dir}'))")
+    if report["kept"]:
+        print(f"dataset:  {out_dir}/data  (datasets.load_dataset('{out_dir}'))")
     print(f"rejected: {out_dir}/rejected")
-    print(f"report:   {out_dir}/report.json, {out_dir}/report/, card {out_dir}/README.md")
+    print(f"report:   {out_dir}/report.json, {out_dir}/report/"
+          + (f", card {out_dir}/README.md" if report["kept"] else ""))

@@ -40,6 +40,18 @@ def test_resolve_group_keeps_smallest_id_and_names_reason():
     assert all("kept record 2" in d for _, d in reasons.values())
 
 
+def test_ids_in_natural_order_file_then_line():
+    from xlaug.transforms.dedup import id_order
+    ids = ["pairs.tsv:14", "b.tsv:1", "pairs.tsv:8", "pairs.tsv:14-bt2", "pairs.tsv:14-bt10", "pairs.tsv:100",
+           "pairs.tsv:14-bt1", "10", "9", "x²"]
+    assert sorted(ids, key=id_order) == ["9", "10", "b.tsv:1", "pairs.tsv:8", "pairs.tsv:14", "pairs.tsv:14-bt1",
+                                         "pairs.tsv:14-bt2", "pairs.tsv:14-bt10", "pairs.tsv:100", "x²"]
+    assert id_order("7") != id_order("07")  # a total order: no two ids tie
+    group = [Record(id=f"pairs.tsv:{n}", src_text="same text") for n in (14, 8, 100)]
+    out = list(resolve_group(group))
+    assert out[0].id == "pairs.tsv:8" and "kept record pairs.tsv:8" in out[1].detail
+
+
 def _run(parts, mode, want_kept, want_rejected):
     """Dedup over separately created parts (separate bundles), reshuffled;
     asserts kept ids and (id, reason, kept id) of the rejected."""

@@ -100,18 +100,20 @@ def _bert_config(tokenizer, hidden: int, layers: int, **kw):
 
 
 def build_encoder(path: str, *, hidden: int = 32, layers: int = 2, seed: int = 0,
-                  scramble: tuple[int, ...] = ()) -> str:
+                  scramble: tuple[int, ...] = (), pooler: bool = True) -> str:
     """A BERT-type encoder (WordPiece); simalign loads it with ``layer`` <= layers.
 
     ``scramble``: hidden-state indices (1-based, as ``layer=``) whose layer gets
     large random weights, so its output aligns clearly worse than the others'
-    (a layer choice then has a clear winner, not one decided by rounding)."""
+    (a layer choice then has a clear winner, not one decided by rounding).
+    ``pooler=False`` saves no pooler weights, as sentence-embedding checkpoints
+    (e.g. multilingual-e5) do."""
     import torch
     from transformers import BertModel
 
     _seed(seed)
     tokenizer = _wordpiece_tokenizer()
-    model = BertModel(_bert_config(tokenizer, hidden, layers)).eval()
+    model = BertModel(_bert_config(tokenizer, hidden, layers), add_pooling_layer=pooler).eval()
     with torch.no_grad():
         for layer in scramble:
             for param in model.encoder.layer[layer - 1].parameters():

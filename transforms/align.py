@@ -143,6 +143,7 @@ class WordAligner:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
+        from xlaug.transforms.quiet import load_pretrained
         from xlaug.transforms.worker import resolve_device, set_torch_threads
         set_torch_threads(threads)
         self.model_name = model
@@ -155,7 +156,8 @@ class WordAligner:
         self.options = method_options
         self.device = resolve_device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(model)
-        self.model = AutoModel.from_pretrained(model).eval()
+        # Alignment reads hidden states only: a checkpoint without the pooler is complete.
+        self.model = load_pretrained(AutoModel, model, unread=("pooler.",)).eval()
         self.n_layers = int(getattr(self.model.config, "num_hidden_layers", 0) or 0)
         self.max_len = _model_position_limit(self.model.config, self.tokenizer)
         if layer != "auto" and self.n_layers and layer > self.n_layers:
@@ -213,7 +215,8 @@ class WordAligner:
 
     def _tokenize(self, sentences: Sequence[Sequence[str]]) -> list[_Sentence]:
         enc = self.tokenizer([list(s) for s in sentences], is_split_into_words=True,
-                             add_special_tokens=True, truncation=False)
+                             add_special_tokens=True, truncation=False,
+                             verbose=False)  # long input is handled by self.long_input
         out = []
         for k in range(len(sentences)):
             ids = enc["input_ids"][k]

@@ -22,12 +22,13 @@ class Tagger:
     def __init__(self, model: str, device: str = "auto"):
         from transformers import AutoModelForTokenClassification, AutoTokenizer
 
+        from xlaug.transforms.quiet import load_pretrained
         from xlaug.transforms.worker import resolve_device
         self.device = resolve_device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         if not getattr(self.tokenizer, "is_fast", False):
             raise ValueError(f"{model}: a fast tokenizer is needed (word ids per subword)")
-        self.net = AutoModelForTokenClassification.from_pretrained(model).to(self.device).eval()
+        self.net = load_pretrained(AutoModelForTokenClassification, model).to(self.device).eval()
         self.id2label = {int(k): v for k, v in self.net.config.id2label.items()}
         self.bio = bio.is_bio(self.id2label.values())
         limit = getattr(self.tokenizer, "model_max_length", 512) or 512

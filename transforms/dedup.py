@@ -2,8 +2,9 @@
 
 Records are keyed by a digest of their (normalised) text and language pair;
 ``Dedup`` is a grouped stage, so under Beam they are grouped with GroupByKey
-and duplicates meet wherever they were read (any file, any bundle, any worker).  In each group the record with the
-smallest id is kept: the choice depends on the data only, never on bundle
+and duplicates meet wherever they were read (any file, any bundle, any worker).
+In each group the record with the first id in natural order (``id_order``:
+file, then line) is kept: the choice depends on the data only, never on bundle
 order or runner.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ MODES = ("exact", "normalized", "off")
 _PUNCT = re.compile(r"[^\w\s]|_", re.UNICODE)
 _SPACE = re.compile(r"\s+", re.UNICODE)
 _DIGIT = re.compile(r"\d", re.UNICODE)
+_DIGITS = re.compile(r"([0-9]+)")
 
 
 def normalize(text: str) -> str:
@@ -47,12 +49,16 @@ def dedup_key(record: Record, mode: str) -> bytes:
 
 
 def id_order(record_id: str):
-    """Sort key for ids: numeric ids compare as numbers, then as text."""
-    return (0, int(record_id), "") if record_id.isdigit() else (1, 0, record_id)
+    """Sort key for ids in natural order: runs of digits compare as numbers,
+    the rest as text, so ``pairs.tsv:8`` < ``pairs.tsv:14`` < ``pairs.tsv:14-bt1``
+    (file, then line, then derived record).  The id itself breaks ties (``07`` vs ``7``)."""
+    parts = tuple((0, int(p), "") if p[0] in "0123456789" else (1, 0, p)
+                  for p in _DIGITS.split(record_id) if p)
+    return parts, record_id
 
 
 def resolve_group(records, stage: str = "dedup"):
-    """Keep the smallest-id record of a group; yield it, then a Rejected for
+    """Keep the record of a group that comes first by ``id_order``; yield it, then a Rejected for
     each other one (``duplicate`` if its text equals the kept one's exactly,
     else ``near_duplicate``)."""
     records = sorted(records, key=lambda r: id_order(r.id))

@@ -21,19 +21,29 @@ TOKEN_COLUMNS = ("tokens", "words", "src_tokens")
 LABEL_COLUMNS = ("ner_tags", "tags", "labels", "pos_tags", "upos", "src_labels")
 
 
+def dataset_files(path: str) -> list[str] | None:
+    """None for a ``save_to_disk`` folder, else the Parquet files to read.
+    Raises InputError (cheaply, before any work) when ``path`` holds neither."""
+    if os.path.isdir(path) and (os.path.exists(os.path.join(path, "dataset_info.json"))
+                                or os.path.exists(os.path.join(path, "dataset_dict.json"))):
+        return None
+    files = [path] if os.path.isfile(path) else sorted(
+        glob.glob(os.path.join(path, "**", "*.parquet"), recursive=True))
+    # Our own output keeps rejected records apart: never read them as data.
+    files = [f for f in files if f"{os.sep}rejected{os.sep}" not in f]
+    if not files:
+        raise InputError(f"{path}: a folder with no saved dataset (save_to_disk) or Parquet files in it; "
+                         f"--input takes a corpus file or such a folder")
+    return files
+
+
 def _open(path: str):
     import datasets
 
-    if os.path.isdir(path) and os.path.exists(os.path.join(path, "dataset_info.json")) \
-            or os.path.exists(os.path.join(path, "dataset_dict.json")):
+    files = dataset_files(path)
+    if files is None:
         ds = datasets.load_from_disk(path)
     else:
-        files = [path] if os.path.isfile(path) else sorted(
-            glob.glob(os.path.join(path, "**", "*.parquet"), recursive=True))
-        # Our own output keeps rejected records apart: never read them as data.
-        files = [f for f in files if f"{os.sep}rejected{os.sep}" not in f]
-        if not files:
-            raise InputError(f"{path}: no save_to_disk dataset or Parquet files found")
         ds = datasets.load_dataset("parquet", data_files=files, split="train")
     if isinstance(ds, datasets.DatasetDict):
         if "train" not in ds:

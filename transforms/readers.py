@@ -3,23 +3,28 @@
 Every input line ends up as exactly one Record or one Rejected (blank
 separator lines of CoNLL and ``-DOCSTART-`` markers aside), so the report can
 check ``kept + rejected == read``.  Lines are read as bytes and decoded one by
-one, so a bad byte costs one line, not the file.
+one, so a bad byte costs one line, not the file: a line that is not UTF-8 or
+holds NUL bytes is rejected (``bad_utf8``, ``nul_bytes``).  A UTF-8 byte order
+mark at the start of a file is dropped.  A file that is mostly such lines
+(binary data, UTF-16, another encoding) is refused whole by ``check_input``.
 """
 from __future__ import annotations
 
+import codecs
 import os
 from dataclasses import dataclass, field
 from typing import Iterator
 
 from xlaug.transforms import bio
+from xlaug.transforms.errors import UsageError
 from xlaug.transforms.record import Record, RecordError, Rejected
 
 STAGE = "read"
 FORMATS = ("text", "tsv", "parallel", "conll", "jsonl", "hf")
 
 
-class InputError(Exception):
-    """The input cannot be read at all (missing, empty, wrong kind)."""
+class InputError(UsageError):
+    """The input cannot be read at all (missing, empty, wrong kind): one line."""
 
 
 @dataclass(frozen=True)
@@ -39,23 +44,42 @@ class InputSpec:
 
 
 def _lines(path: str) -> Iterator[tuple[int, str | None, bytes]]:
-    """(line number, decoded text or None if not UTF-8, raw bytes)."""
+    """(line number, decoded text or None if unreadable (see _problem), raw bytes)."""
     with open(path, "rb") as f:
         for n, raw in enumerate(f, 1):
             raw = raw.rstrip(b"\r\n")
-            try:
-                yield n, raw.decode("utf-8"), raw
-            except UnicodeDecodeError:
-                yield n, None, raw
+            if n == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]  # an editor's mark, not text
+            yield n, _decode(raw), raw
+
+
+def _decode(raw: bytes) -> str | None:
+    if b"\x00" in raw:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _problem(raw: bytes) -> tuple[str, str]:
+    """(reason, detail) of a line _decode refused."""
+    if b"\x00" in raw:
+        return "nul_bytes", "line holds NUL bytes (binary data, or UTF-16 text?)"
+    return "bad_utf8", "line is not valid UTF-8"
+
+
+def _shown(raw: bytes) -> str:
+    return raw.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
 
 
 def _stem(path: str) -> str:
     return os.path.basename(path)
 
 
-def _bad_utf8(path: str, n: int, raw: bytes) -> Rejected:
-    return Rejected(STAGE, "bad_utf8", "line is not valid UTF-8", loc=f"{path}:{n}",
-                    raw=raw.decode("utf-8", "backslashreplace"))
+def _unreadable(path: str, n: int, raw: bytes) -> Rejected:
+    reason, detail = _problem(raw)
+    return Rejected(STAGE, reason, detail, loc=f"{path}:{n}", raw=_shown(raw))
 
 
 def read_text(spec: InputSpec) -> Iterator[Record | Rejected]:
@@ -64,7 +88,7 @@ def read_text(spec: InputSpec) -> Iterator[Record | Rejected]:
     for n, line, raw in _lines(spec.path):
         loc = f"{spec.path}:{n}"
         if line is None:
-            yield _bad_utf8(spec.path, n, raw)
+            yield _unreadable(spec.path, n, raw)
         elif not line.strip():
             yield Rejected(STAGE, "empty_text", "blank line", loc=loc, raw=line)
         else:
@@ -90,7 +114,7 @@ def read_tsv(spec: InputSpec) -> Iterator[Record | Rejected]:
     for n, line, raw in _lines(spec.path):
         loc = f"{spec.path}:{n}"
         if line is None:
-            yield _bad_utf8(spec.path, n, raw)
+            yield _unreadable(spec.path, n, raw)
             continue
         if not line.strip():
             yield Rejected(STAGE, "empty_text", "blank line", loc=loc, raw=line)
@@ -122,13 +146,13 @@ def read_parallel(spec: InputSpec) -> Iterator[Record | Rejected]:
             n, line, raw = x or y
             which, other = (spec.path, spec.target) if y is None else (spec.target, spec.path)
             yield Rejected(STAGE, "unpaired_line", f"{other} has fewer lines than {which}",
-                           loc=f"{which}:{n}", raw=raw.decode("utf-8", "backslashreplace"))
+                           loc=f"{which}:{n}", raw=_shown(raw))
             continue
         (n, src, sraw), (_, tgt, traw) = x, y
         loc = f"{spec.path}:{n}"
         if src is None or tgt is None:
             path, raw = (spec.path, sraw) if src is None else (spec.target, traw)
-            yield _bad_utf8(path, n, raw)
+            yield _unreadable(path, n, raw)
             continue
         src, tgt = src.strip(), tgt.strip()
         if not src or not tgt:
@@ -163,8 +187,8 @@ def _conll_sentences(path: str):
     rows, first, problem, raw_lines = [], None, None, []
     for n, line, raw in _lines(path):
         if line is None:
-            problem = problem or (n, "bad_utf8", "line is not valid UTF-8")
-            raw_lines.append(raw.decode("utf-8", "backslashreplace"))
+            problem = problem or (n, *_problem(raw))
+            raw_lines.append(_shown(raw))
             first = first or n
             continue
         if not line.strip():
@@ -257,7 +281,7 @@ def _conll_with_text(spec: InputSpec, name: str, src_iter) -> Iterator[Record | 
         if isinstance(src, Rejected):
             yield src
         elif line is None:
-            yield _bad_utf8(spec.target, n, raw)
+            yield _unreadable(spec.target, n, raw)
         elif not line.strip():
             yield Rejected(STAGE, "empty_side", "target side is empty", loc=f"{spec.target}:{n}", raw=line)
         else:
@@ -265,7 +289,7 @@ def _conll_with_text(spec: InputSpec, name: str, src_iter) -> Iterator[Record | 
                          src_tokens=src[0], src_labels=src[1], tgt_text=line.strip())
     for n, line, raw in tgt_iter:
         yield Rejected(STAGE, "unpaired_line", f"{spec.path} has fewer sentences than {spec.target} has lines",
-                       loc=f"{spec.target}:{n}", raw=raw.decode("utf-8", "backslashreplace"))
+                       loc=f"{spec.target}:{n}", raw=_shown(raw))
 
 
 def read_jsonl(spec: InputSpec) -> Iterator[Record | Rejected]:
@@ -273,7 +297,7 @@ def read_jsonl(spec: InputSpec) -> Iterator[Record | Rejected]:
     for n, line, raw in _lines(spec.path):
         loc = f"{spec.path}:{n}"
         if line is None:
-            yield _bad_utf8(spec.path, n, raw)
+            yield _unreadable(spec.path, n, raw)
             continue
         if not line.strip():
             continue  # blank lines in JSONL carry nothing: not a record, not counted
@@ -342,6 +366,31 @@ def _looks_parallel(path: str) -> bool:
     return bool(head) and sum(b"\t" in l or b" ||| " in l for l in head) >= 0.8 * len(head)
 
 
+HEAD_BYTES = 1 << 16
+
+
+def _not_text(head: bytes) -> str | None:
+    """Why a file whose first bytes are ``head`` is clearly not UTF-8 text, or None.
+
+    Clearly: a UTF-16/32 byte order mark, NUL bytes making up 1% of the
+    bytes, or most lines unreadable.  A few bad lines in a text file are
+    rejected one by one instead."""
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "is UTF-32 text; xlaug reads UTF-8 (convert it, e.g. iconv -f UTF-32 -t UTF-8)"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "is UTF-16 text; xlaug reads UTF-8 (convert it, e.g. iconv -f UTF-16 -t UTF-8)"
+    lines = head.split(b"\n")
+    if len(head) == HEAD_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # cut mid-line (and maybe mid-character)
+    lines = [l for l in lines if l.strip()]
+    bad = sum(_decode(l.rstrip(b"\r")) is None for l in lines)
+    if head.count(b"\x00") >= 0.01 * len(head) or (lines and bad > len(lines) / 2):
+        what = ("looks like binary data (NUL bytes), not UTF-8 text" if b"\x00" in head
+                else "is not UTF-8 text (another encoding? convert it, e.g. with iconv)")
+        return f"{what}: {bad} of its first {len(lines)} lines cannot be read"
+    return None
+
+
 def check_input(spec: InputSpec) -> None:
     """Fail fast, before any work, on inputs that cannot be read at all."""
     paths = [spec.path] + ([spec.target] if spec.target else [])
@@ -349,15 +398,20 @@ def check_input(spec: InputSpec) -> None:
         if not os.path.exists(p):
             raise InputError(f"{p}: no such file or directory")
         if spec.format == "hf":
+            from xlaug.transforms.hf_input import dataset_files
+            dataset_files(p)  # a folder that holds no dataset stops here
             continue
         if os.path.isdir(p):
             raise InputError(f"{p}: is a directory (use --input-format hf for a saved dataset)")
         if os.path.getsize(p) == 0:
             raise InputError(f"{p}: input file is empty")
         with open(p, "rb") as f:
-            head = f.read(1 << 16)
-        if len(head) < (1 << 16) and not head.strip():
+            head = f.read(HEAD_BYTES)
+        if len(head) < HEAD_BYTES and not head.strip():
             raise InputError(f"{p}: input file holds only blank lines")
+        not_text = _not_text(head)
+        if not_text:
+            raise InputError(f"{p}: {not_text}")
     if spec.format not in FORMATS:
         raise InputError(f"unknown input format {spec.format!r} (known: {', '.join(FORMATS)})")
     if spec.format == "parallel" and not spec.target:

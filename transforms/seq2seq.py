@@ -161,13 +161,14 @@ class Translator:
         import torch
         from transformers import AutoModelForSeq2SeqLM
 
+        from xlaug.transforms.quiet import load_pretrained
         from xlaug.transforms.worker import resolve_device, set_torch_threads
         set_torch_threads(self.threads)
         self.device = resolve_device(self.device_option)
         dtype = getattr(torch, self.dtype) if self.device.type == "cuda" else torch.float32
         try:
-            model = AutoModelForSeq2SeqLM.from_pretrained(
-                self.model_name, local_files_only=self._offline(), dtype=dtype)
+            model = load_pretrained(AutoModelForSeq2SeqLM, self.model_name,
+                                    local_files_only=self._offline(), dtype=dtype)
         except (OSError, ValueError, KeyError) as e:
             raise ModelLoadError(f"model '{self.model_name}' could not be loaded: {str(e).splitlines()[0]}") from None
         self.model = model.to(self.device).eval()
@@ -257,7 +258,8 @@ class Translator:
         tok = self.tokenizer
         if self.family in ("nllb", "m2m") and hasattr(tok, "src_lang"):
             tok.src_lang = self.src_code  # real NLLB/M2M tokenizers add the code themselves
-        ids = list(tok(self.prefix + text, add_special_tokens=True)["input_ids"])
+        # verbose=False: an input over the model's limit is chunked or rejected by policy.
+        ids = list(tok(self.prefix + text, add_special_tokens=True, verbose=False)["input_ids"])
         if self.src_code is not None:
             code_id = self._lang_id(self.src_code)
             if code_id not in ids[:1]:
