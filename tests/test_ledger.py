@@ -177,6 +177,30 @@ def test_merge_in_any_order_and_pickling_give_the_same_answer():
     assert s["in"] == 600 and s["out"] == 602
 
 
+def test_books_count_children_for_their_parent_even_an_only_child():
+    """Through Books (one table per PCollection, corrections per stage): a
+    stage's kept output read once for it and for the next stage."""
+    ins = recs(20)
+    outs = [k for r in ins[:10] for k in children(r, 3)] + [k for r in ins[10:] for k in children(r, 1)]
+    first, fused, last = (Books([("s", "in")], "a"), Books([("s", "kept"), ("t", "in")], "b"),
+                          Books([("t", "kept")], "c"))
+    parts = []
+    for book, items in ((first, ins), (fused, outs), (last, outs)):
+        acc = book.empty()
+        for r in items:
+            book.add(acc, r)
+        parts.append(acc)
+    wiring = {"s": [("a", 1), ("b", -1)], "t": [("b", 1), ("c", -1)]}
+    got = summaries(merge_all(parts), [("s", True), ("t", True)], wiring)
+    assert got["s"]["ok"] and got["s"]["created"] == 20 and got["t"]["ok"] and got["t"]["in"] == 40
+    acc = last.empty()
+    for r in outs[1:]:  # t loses one record
+        last.add(acc, r)
+    parts[2] = acc
+    got = summaries(merge_all(parts), [("s", True), ("t", True)], wiring)
+    assert got["s"]["ok"] and problems(got["t"]) == [(outs[0].id, "missing")]
+
+
 def test_signed_fraction_reconstructs_small_fractions():
     for f in (Fraction(1, 3), Fraction(-2, 5), Fraction(7), Fraction(-1), Fraction(1, 24)):
         w = f.numerator * ledger.inverse(f.denominator) % ledger.P

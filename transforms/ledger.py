@@ -388,7 +388,7 @@ class Books:
         if record.origin:
             for stage, _, sign in self.roles:
                 entries, shares = terms(record, stage, plain)
-                if shares != 1:  # made by this stage: count it for its parent instead
+                if entries[0] is not plain:  # made by this stage: count it for its parent instead
                     tally = tallies[stage]
                     tally.table.add(plain, -sign)
                     tally.add(entries, shares, sign)
