@@ -227,6 +227,7 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
     from xlaug.runners import pipeline_options
     from xlaug.transforms.apply import ApplyStep
     from xlaug.transforms.io import ReadCorpus, WriteDataset, parse_splits
+    from xlaug.transforms.ledger import account
     from xlaug.transforms.report import build_report
     from xlaug.transforms.stage import check_steps
     from xlaug.transforms.stats import CollectStats
@@ -255,10 +256,12 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
     with beam.Pipeline(options=options) as p:
         read = p | ReadCorpus([spec], spread=not (args.runner == "local" and not args.workers))
         outputs = [("read", read)]
+        books = [("read", None, read)]  # (name, input, output) for the identity check
         current = read.kept
         for st in stages:
             out = current | ApplyStep(st)
             outputs.append((st.name, out))
+            books.append((st.name, current, out))
             current = out.kept
             if st.report_key and out.context is not None:  # e.g. sampling's language shares
                 _write_json(out.context, f"{out_dir}/_stats/{st.report_key}.json", f"{st.name} context")
@@ -270,7 +273,7 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
         if kind in ("ner", "pos") and labels is None:  # the names come from the data
             from xlaug.transforms.export import CollectLabels
             current | CollectLabels(f"{out_dir}/_stats/labels.json")
-        (current, rejected, split_counts) | CollectStats(
+        (current, rejected, split_counts, account(books)) | CollectStats(
             f"{out_dir}/_stats/stats.json", outputs, score_ranges)
     seconds = time.time() - started
 
@@ -339,6 +342,8 @@ def print_summary(report: dict, out_dir: str) -> None:
     print(f"read {report['read']}, kept {report['kept']}, rejected {report['rejected']}"
           + (f", created {report['created']}" if report["created"] else "")
           + f" (identity {ok}) in {report['seconds']:.1f}s")
+    if report.get("error"):
+        print(f"error: {report['error']}", file=sys.stderr)
     for reason, n in sorted(report["rejected_by_reason"].items(), key=lambda kv: -kv[1]):
         print(f"  rejected {n:>7}  {reason}")
     for lang, s in sorted((report.get("sampling") or {}).items()):
