@@ -170,6 +170,11 @@ def dataset_card(report: dict) -> str:
     lines = ["---", "configs:", "- config_name: default", "  data_files:"]
     for s in splits:
         lines += [f"  - split: {s}", f"    path: data/{s}-*.{ext}"]
+    if report.get("features"):  # trainer-ready export: typed columns, label names fixed here
+        import yaml
+        info = yaml.safe_dump({"dataset_info": {"features": report["features"]}}, sort_keys=False,
+                              allow_unicode=True)
+        lines += info.rstrip("\n").splitlines()
     langs = sorted({l for l in (report["input"]["src_lang"], report["input"]["tgt_lang"]) if l})
     if langs:
         lines.append("language:")
@@ -197,7 +202,30 @@ def dataset_card(report: dict) -> str:
     lines += [f"| {r['name']} | {r['in'] if r['in'] is not None else '-'} | {r['out']} | {r['rejected']} "
               f"| {r['created']} | {'ok' if r['ids_ok'] else 'MISMATCH'} |"
               for r in report["stages"]]
-    lines += ["", "## Fields", ""] + [f"- `{n}`: {d}" for n, d in FIELD_DOCS]
+    lines += ["", "## Fields", ""] + export_docs(report)
     lines += ["", "## Loading", "", "```python", "import datasets",
               "ds = datasets.load_dataset('path/to/this/folder')", "```", ""]
     return "\n".join(lines)
+
+
+EXPORT_DOCS = {
+    "ner": [("id", "record id"), ("tokens", "words"), ("ner_tags", "BIO labels, ClassLabel (names below)"),
+            ("langs", "language of each word")],
+    "pos": [("id", "record id"), ("tokens", "words"), ("pos_tags", "tags, ClassLabel (names below)"),
+            ("langs", "language of each word")],
+    "mt": [("id", "record id"), ("translation", "{language: text} of both sides (src: the human side)"),
+           ("scores", "the run's scores, when it made any")],
+    "text": [("id", "record id (ID/src, ID/tgt: each side of a pair)"), ("text", "one segment"),
+             ("langs", "language of each whitespace word (code-switched text: mixed)")],
+}
+
+
+def export_docs(report: dict) -> list[str]:
+    kind = report.get("export", "records")
+    if kind == "records":
+        return [f"- `{n}`: {d}" for n, d in FIELD_DOCS]
+    lines = [f"Export `{kind}` (`--export`):", ""] + [f"- `{n}`: {d}" for n, d in EXPORT_DOCS[kind]]
+    if report.get("label_names"):
+        lines += ["", "Label names, in id order: " + ", ".join(f"{i} `{n}`" for i, n in
+                                                           enumerate(report["label_names"])) + "."]
+    return lines
