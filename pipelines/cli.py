@@ -97,18 +97,23 @@ def resolve_options(group: str, command: str, *, argv_values: dict | None = None
     that are no xlaug option, kept as Beam options (run commands) or refused."""
     from xlaug.pipelines.options import given_in_mapping, load_config, resolve
     options = command_options(group, command)
-    layers = []
+    layers, errors = [], []  # every problem of every layer, reported together
     if config:
         data = load_config(config)
-        values = given_in_mapping(data, options, f"{config}: ", warn)
+        values = given_in_mapping(data, options, f"{config}: ", warn, errors=errors)
         if "config" in values:
             raise UsageError(f"{config}: a config file cannot name another config file")
         layers.append((values, f"{config}: "))
     if keywords:
-        layers.append((given_in_mapping(keywords, options, "", warn, keywords=True), ""))
+        layers.append((given_in_mapping(keywords, options, "", warn, keywords=True, errors=errors), ""))
     if argv_values:
         layers.append((argv_values, ""))
-    ns = resolve(options, layers)
+    ns = resolve(options, layers, errors=errors)
+    more = getattr(command_module(group, command), "resolve_more", None)
+    if more is not None:  # options that hold other options (run chain's steps)
+        more(ns, errors, f"{config}: " if config else "")
+    if errors:
+        raise UsageError("\n".join(errors))
     ns.beam_args = beam_args(extra, options) if group == "run" else _no_extra(extra, options)
     if group == "run":
         from xlaug.pipelines.common import check_languages
@@ -197,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             return exit_status(run_stages(command, options))
         return int(command_module(group, command).main(options) or 0)
     except UsageError as e:
-        print(f"xlaug: error: {e}", file=sys.stderr)
+        for line in str(e).splitlines() or [""]:  # several problems: one line each
+            print(f"xlaug: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -298,9 +298,13 @@ def given_on_command_line(ns: argparse.Namespace, options: Iterable[Option], war
     return out
 
 
-def given_in_mapping(data: dict, options: Iterable[Option], where: str, warn, *, keywords=False) -> dict:
+def given_in_mapping(data: dict, options: Iterable[Option], where: str, warn, *, keywords=False,
+                     errors: list | None = None) -> dict:
     """{dest: raw value} from a YAML mapping (keys with dashes or underscores)
-    or Python keywords; unknown keys are an error naming the closest option."""
+    or Python keywords; unknown keys are an error naming the closest option
+    (added to ``errors`` when given, so every problem is reported at once)."""
+    own = errors is None
+    errors = [] if own else errors
     table = {}
     for o in options:
         table[o.dest] = (o, None)
@@ -311,13 +315,17 @@ def given_in_mapping(data: dict, options: Iterable[Option], where: str, warn, *,
         dest = str(key).replace("-", "_")
         if dest not in table:
             known = [o.dest if keywords else o.name for o in options]
-            raise UsageError(f"{where}unknown option {str(key)!r}{suggest(str(key), known)}")
+            errors.append(f"{where}unknown option {str(key)!r}{suggest(str(key), known)}")
+            continue
         o, old = table[dest]
         if old is not None:
             warn(f"{where}{old!r} is deprecated: use {o.dest if keywords else o.name!r}")
         if o.dest in out:
-            raise UsageError(f"{where}{o.name!r} given twice")
+            errors.append(f"{where}{o.name!r} given twice")
+            continue
         out[o.dest] = value
+    if own and errors:
+        raise UsageError("\n".join(errors))
     return out
 
 
@@ -332,10 +340,15 @@ def suggest(name: str, known: Iterable[str]) -> str:
     return f" (did you mean {close[0].replace('-', '_') if '_' in name else close[0]}?)"
 
 
-def resolve(options: Iterable[Option], layers: list[tuple[dict, str]]) -> argparse.Namespace:
+def resolve(options: Iterable[Option], layers: list[tuple[dict, str]],
+            errors: list | None = None) -> argparse.Namespace:
     """Defaults, then each (values, where) layer in order (later wins), every
     value converted by its option; ``where`` prefixes error messages ("" for
-    the command line, "FILE: " for YAML).  Checks required options last."""
+    the command line, "FILE: " for YAML).  Checks required options last.
+    Every problem is collected: raised together as one UsageError (a line
+    each), or, when ``errors`` is given, added to it for the caller to raise."""
+    own = errors is None
+    errors = [] if own else errors
     options = list(options)
     ns = argparse.Namespace(**{o.dest: o.initial() for o in options})
     table = {o.dest: o for o in options}
@@ -348,12 +361,15 @@ def resolve(options: Iterable[Option], layers: list[tuple[dict, str]]) -> argpar
                 try:
                     value = o.read(raw)
                 except ValueError as e:
-                    raise UsageError(f"{where}{o.flag_name}: {e}") from None
+                    errors.append(f"{where}{o.flag_name}: {e}")
+                    continue
             setattr(ns, dest, value)
     missing = [o.dest.upper() if o.positional else o.flag_name
                for o in options if o.required and getattr(ns, o.dest) in (None, "", [])]
     if missing:
-        raise UsageError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
+        errors.append(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
+    if own and errors:
+        raise UsageError("\n".join(errors))
     return ns
 
 

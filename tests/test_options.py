@@ -257,7 +257,7 @@ def test_model_checks(tmp_path, capsys, monkeypatch, pairs, tiny_encoder, tiny_s
          "BertModel)"),
         (["run", "chain", "--step", f"align --align-model {tiny_encoder} --align-layer 2",
           "--step", f"codeswitch --align-model {tiny_seq2seq}"],
-         f"--align-model: model '{tiny_seq2seq}' is a seq2seq (translation) model (marian); this needs an "
+         f"--step codeswitch: --align-model: model '{tiny_seq2seq}' is a seq2seq (translation) model (marian); this needs an "
          "encoder (BERT/XLM-R/E5-type)"),
     ]
     for argv, message in cases:

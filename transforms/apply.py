@@ -59,8 +59,10 @@ class _ProcessFn(beam.DoFn):
     def process(self, element, context=None):
         if isinstance(element, list):
             yield from route(self.step.process_batch(element, context))
-        else:
+        elif self.step.per_record:
             yield from route(self.step.process(element))
+        else:  # one record at a time, with a context
+            yield from route(self.step.process_batch([element], context))
 
 
 class _WeighFn(beam.DoFn):
@@ -143,9 +145,9 @@ class ApplyStep(beam.PTransform):
                         min_batch_size=1, max_batch_size=max(1, step.batch_size),
                         max_batch_weight=max(1, int(step.batch_weight)), element_size_fn=itemgetter(0))
                     | "Unweigh" >> beam.Map(lambda batch: [r for _, r in batch]))
-        if step.per_record:
-            return records
         if step.batch_size <= 1:
+            if not isinstance(step, ModelStep):
+                return records  # _ProcessFn takes them one by one
             return records | "Single" >> beam.Map(lambda r: [r])
         return records | "Batch" >> beam.BatchElements(
             min_batch_size=max(1, min(step.min_batch_size, step.batch_size)),
