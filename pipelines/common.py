@@ -74,6 +74,9 @@ RUNNER_OPTIONS = (
            help="worker processes for local runners (0: default)"),
     Option("dataflow-gpu", gpu_spec, metavar="TYPE[:COUNT]", group=RUNNER_GROUP,
            help="dataflow: GPU workers, e.g. nvidia-tesla-t4:1 (installs the driver, one process per VM)"),
+    Option("dry-run", flag=True, group=RUNNER_GROUP,
+           help="dataflow: build the complete job (graph, pickled stages and models' handlers, worker "
+                "options) through Beam's own dry run, print a summary, submit nothing"),
 )
 
 # Every `xlaug run` command takes these; `run chain` shares them between its steps.
@@ -230,6 +233,8 @@ def run_pipeline(args: argparse.Namespace, stages: list, *, command: str) -> dic
             # Raised on a worker (e.g. an unreadable input found mid-run): one line.
             raise CliError(str(e).split(" [while running")[0].splitlines()[0]) from None
         raise
+    if report.get("dry_run"):
+        return report
     if not report["kept"]:
         raise CliError(f"nothing kept: all {report['read'] + report.get('created', 0)} records were "
                        f"rejected, so no dataset was written (why: {claimed['out_dir']}/rejected, report.json)")
@@ -251,7 +256,13 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
         splits = parse_splits(args.splits)
     except ValueError as e:
         raise CliError(f"--splits: {e}") from None
-    out_dir = prepare_output(args, claimed)
+    dry_run = getattr(args, "dry_run", False)
+    if dry_run and args.runner != "dataflow":
+        raise CliError("--dry-run builds a Dataflow job: it needs --runner dataflow")
+    # A dry run writes nothing: the output is only checked (bucket, emptiness).
+    out_dir = args.output.rstrip("/") if dry_run else prepare_output(args, claimed)
+    if dry_run and "://" in out_dir:
+        prepare_output(args)
     options = pipeline_options(args)
 
     check_steps(stages)
@@ -262,7 +273,8 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
     names = [st.name for st in stages]
 
     started = time.time()
-    with beam.Pipeline(options=options) as p:
+    p = beam.Pipeline(options=options)
+    with _finished(p, dry_run) as p:
         read = p | ReadCorpus(specs, spread=not (args.runner == "local" and not args.workers))
         outputs = [("read", read)]
         current = read.kept
@@ -279,6 +291,10 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
         (current, rejected, split_counts) | CollectStats(
             f"{out_dir}/_stats/stats.json", outputs, score_ranges)
     seconds = time.time() - started
+    if dry_run:
+        from xlaug.runners.dataflow import job_summary
+        print(job_summary(p.result, options, ["read"] + names, seconds))
+        return {"dry_run": True, "kept": None, "stages": ["read"] + names}
 
     report = build_report(out_dir, command=command, argv=sys.argv, spec=specs, stage_names=["read"] + names,
                           thresholds=thresholds, splits=list(splits), seconds=seconds,
@@ -287,6 +303,22 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
         _remove_dataset(out_dir)
     print_summary(report, out_dir)
     return report
+
+
+class _finished:
+    """``with beam.Pipeline() as p`` that keeps the result (a dry run's job)."""
+
+    def __init__(self, pipeline, dry_run: bool):
+        self.pipeline, self.dry_run = pipeline, dry_run
+
+    def __enter__(self):
+        return self.pipeline
+
+    def __exit__(self, exc_type, *rest):
+        if exc_type is None:
+            self.pipeline.result = self.pipeline.run()
+            self.pipeline.result.wait_until_finish()
+        return False
 
 
 def _remove_dataset(out_dir: str) -> None:

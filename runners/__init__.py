@@ -55,6 +55,8 @@ def pipeline_options(args):
         if gpu:
             kind, _, count = gpu.partition(":")
             flags += gpu_flags(kind, int(count or 1))
+        if getattr(args, "dry_run", False):
+            flags.append("--dry_run=True")  # Beam builds the whole job and stops before submitting
     options = PipelineOptions(flags + extra)
     from apache_beam.options.pipeline_options import StandardOptions
     refuse_unsafe(options.view_as(StandardOptions).runner)  # also --runner=... among Beam options

@@ -4,7 +4,6 @@ filesystem talks to it when STORAGE_EMULATOR_HOST is set."""
 import gzip
 import json
 import os
-import socket
 
 import pytest
 
@@ -13,7 +12,7 @@ from xlaug.pipelines.cli import main
 pytest.importorskip("gcp_storage_emulator")
 pytest.importorskip("apache_beam.io.gcp.gcsio")
 
-BUCKET = "xlaug-test"
+from tests.conftest import GCS_BUCKET as BUCKET
 
 EN = ["the cat sleeps on the warm mat", "a small house stands by the river", "I like green apples a lot",
       "we went home late after the concert", "the train to Berlin was full today",
@@ -28,42 +27,6 @@ def pair_lines(n: int) -> list[str]:
     lines[4] = "a line without a tab"              # rejected on read
     lines[9] = f"{EN[0]} .\t{DE[0]} {DE[1]} {DE[2]} ."  # rejected by the length ratio
     return lines
-
-
-@pytest.fixture(scope="module")
-def gcs():
-    """A GCS server on 127.0.0.1 with one bucket; yields an upload function."""
-    import logging
-
-    from gcp_storage_emulator.server import create_server
-
-    logging.getLogger("gcp_storage_emulator").setLevel(logging.ERROR)  # a warning per response
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = create_server("127.0.0.1", port, in_memory=True, default_bucket=BUCKET)
-    server.start()
-    old = os.environ.get("STORAGE_EMULATOR_HOST")
-    os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{port}"
-    # The emulator needs no credentials: skip Beam's search for them (retries,
-    # about 20 s per process, and a long warning).
-    from apache_beam.internal.gcp.auth import _Credentials
-    saved = (_Credentials._credentials_init, _Credentials._credentials)
-    _Credentials._credentials_init, _Credentials._credentials = True, None
-    try:
-        yield upload
-    finally:
-        _Credentials._credentials_init, _Credentials._credentials = saved
-        if old is None:
-            os.environ.pop("STORAGE_EMULATOR_HOST", None)
-        else:
-            os.environ["STORAGE_EMULATOR_HOST"] = old
-        server.stop()
-
-
-def upload(path: str, data: bytes) -> None:
-    from xlaug.transforms import storage
-    storage.write_bytes(path, data)
 
 
 def download(prefix: str, dest) -> list[str]:
