@@ -7,7 +7,7 @@
 """
 from __future__ import annotations
 
-from xlaug.pipelines.options import Option, choice, device, integer, layer, number, path
+from xlaug.pipelines.options import SEGMENTER, Option, choice, device, integer, layer, number, path
 from xlaug.transforms.align_defaults import DEFAULT_BATCH_SIZE, LONG_INPUT_POLICIES, METHODS, TASK_DEFAULTS
 
 GROUP = "word alignment"
@@ -44,6 +44,7 @@ def align_options(task: str = "align", *, required: bool = False, old: dict | No
         opt("align-device", device, "auto", help="auto (GPU when present), cpu, cuda, cuda:1 ..."),
         opt("align-threads", integer(min=1), help="torch CPU threads (default: torch's own choice)"),
         opt("quantize", choice("int8"), help="int8 dynamic quantization of the encoder's Linear layers (CPU)"),
+        SEGMENTER,
     )
 
 
@@ -72,5 +73,7 @@ def check_aligner(o) -> None:
 
 def align_step(o, **extra):
     from xlaug.transforms.align import AlignStep
+    from xlaug.transforms.segment import check_segmenter
     check_aligner(o)
-    return AlignStep(o.align_model, **aligner_kwargs(o), **extra)
+    check_segmenter(o.segmenter)
+    return AlignStep(o.align_model, **aligner_kwargs(o), segmenter=o.segmenter, **extra)

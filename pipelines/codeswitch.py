@@ -69,7 +69,8 @@ def build_stages(o) -> list:
         tags = [t for t in o.exclude_tags.split(",") if t.strip()]
         return [LexiconReplaceStep(
             o.lexicon, prob=o.prob, stopwords=o.stopwords, exclude_tags=tags,
-            choice=o.choice, samples=o.samples, seed=o.seed, keep_entities=o.keep_entities)]
+            choice=o.choice, samples=o.samples, seed=o.seed, keep_entities=o.keep_entities,
+            segmenter=o.segmenter)]
     from xlaug.transforms.codeswitch import CodeSwitchStep
     stages = []
     if o.align_model:

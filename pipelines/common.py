@@ -266,8 +266,9 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
     options = pipeline_options(args)
 
     check_steps(stages)
-    score_ranges, thresholds = {}, {}
+    score_ranges, thresholds, units = {}, {}, {}
     for st in stages:
+        units.update(st.score_units)
         score_ranges.update(st.score_ranges)
         thresholds.update(st.thresholds)
     names = [st.name for st in stages]
@@ -298,7 +299,8 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
 
     report = build_report(out_dir, command=command, argv=sys.argv, spec=specs, stage_names=["read"] + names,
                           thresholds=thresholds, splits=list(splits), seconds=seconds,
-                          output_format=args.output_format, runner=args.runner)
+                          output_format=args.output_format, runner=args.runner,
+                          extra={"score_units": units} if units else None)
     if not report["kept"]:
         _remove_dataset(out_dir)
     print_summary(report, out_dir)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 
-from xlaug.pipelines.options import Option, choice, integer, mapping, number, text
-from xlaug.transforms.filters import (DEFAULT_CONFIG, FILTERS, AlignmentCoverageFilter, FilterConfigError,
+from xlaug.pipelines.options import SEGMENTER, Option, choice, integer, mapping, number, text
+from xlaug.transforms.filters import (DEFAULT_CONFIG, FILTERS, RATIO_UNITS, AlignmentCoverageFilter, FilterConfigError,
                                       LangIdFilter, LengthFilter, LengthRatioFilter, RoundTripFilter)
 from xlaug.transforms.langcodes import LANGID_LANGUAGES, to_iso1
 
@@ -48,8 +48,10 @@ OPTIONS = (
     Option("max-chars", integer(min=1), _default(LengthFilter, "max_chars"), group=G),
     Option("max-ratio", number(min=1.0), _default(LengthRatioFilter, "max_ratio"), group=G,
            help="maximum max(src,tgt)/min(src,tgt) length ratio"),
-    Option("ratio-unit", choice("tokens", "chars"), _default(LengthRatioFilter, "unit"), group=G,
-           help="length unit of the ratio (chars for languages written without spaces)"),
+    Option("ratio-unit", choice(*RATIO_UNITS), _default(LengthRatioFilter, "unit"), group=G,
+           help="length unit of the ratio and the token bounds: words (text segmented into words, "
+                "see --segmenter), chars, or tokens (whitespace split)"),
+    SEGMENTER,
     Option("min-coverage", number(min=0.0, max=1.0), _default(AlignmentCoverageFilter, "min_coverage"),
            group=G, help="minimum share of aligned words (records with an alignment only)"),
     Option("require-alignment", flag=True, group=G,
@@ -87,8 +89,10 @@ def filter_config(args) -> dict:
     config = {
         "langid": {"min_score": args.min_langid, "languages": languages},
         "length": {"min_tokens": args.min_tokens, "max_tokens": args.max_tokens,
-                   "min_chars": args.min_chars, "max_chars": args.max_chars},
-        "length_ratio": {"max_ratio": args.max_ratio, "unit": args.ratio_unit},
+                   "min_chars": args.min_chars, "max_chars": args.max_chars,
+                   "segmenter": args.segmenter},
+        "length_ratio": {"max_ratio": args.max_ratio, "unit": args.ratio_unit,
+                         "segmenter": args.segmenter},
         "alignment_coverage": {"min_coverage": args.min_coverage,
                                "required": bool(args.require_alignment)},
         "roundtrip": {"min_chrf": chrf, "min_bleu": args.min_rt_bleu,

@@ -422,3 +422,15 @@ def load_config(path: str) -> dict:
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a mapping of option names to values")
     return data
+
+
+# Declared once; every command that turns untokenised text into words takes it.
+def segmenter_option() -> Option:
+    from xlaug.transforms.segment import SEGMENTERS
+    return Option("segmenter", choice(*SEGMENTERS), "auto", group="text",
+                  help="words of untokenised text: auto (Chinese, Japanese, Thai, Lao, Khmer, Burmese "
+                       "segmented by ICU's dictionaries; other text split on spaces and punctuation), "
+                       "icu (the same, ICU required up front), whitespace (no segmentation)")
+
+
+SEGMENTER = segmenter_option()

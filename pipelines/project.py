@@ -94,5 +94,6 @@ def build_stages(o) -> list:
     stages.append(align_step(o, tokenize="words"))
     stages.append(ProjectStep(rules, from_side="src" if o.mode == "translate-train" else "tgt",
                               tag_scheme="bio" if o.tag_scheme == "bio" else "pos",
-                              tag_rule=o.tag_rule, fill_tag=o.fill_tag, strict_bio=o.strict_bio))
+                              tag_rule=o.tag_rule, fill_tag=o.fill_tag, strict_bio=o.strict_bio,
+                              segmenter=o.segmenter))
     return stages

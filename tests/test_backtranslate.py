@@ -15,7 +15,8 @@ from apache_beam.testing import test_pipeline
 from xlaug.transforms.apply import ApplyStep
 from xlaug.transforms.backtranslate import BackTranslate
 from xlaug.transforms.record import Record, Rejected
-from xlaug.transforms.seq2seq import Decoding, ModelLoadError, Translator, check_model_available, split_sentences
+from xlaug.transforms.segment import split_sentences
+from xlaug.transforms.seq2seq import Decoding, ModelLoadError, Translator, check_model_available
 
 GREEDY = Decoding(mode="greedy", max_new_tokens=6)
 TEXTS = ["the cat sat on the mat .", "a house in Berlin is big .", "hi", "Angela Merkel visited Paris yesterday .",
@@ -301,7 +302,7 @@ def test_stage_maps_outputs_to_inputs_under_shuffling(sharp_seq2seq):
 
 
 def test_stage_n_best_rejections_and_counts(tiny_seq2seq):
-    long_text = "the cat sat on the mat . a house in Berlin is big . we need more data ."
+    long_text = "The cat sat on the mat. A house in Berlin is big. We need more data."
     records = [Record(id="a", src_text=TEXTS[0]), Record(id="b", src_tokens=("a", "house")),
                Record(id="empty", src_text="  "), Record(id="none"),
                Record(id="fr", src_lang="fr", src_text="le chat"),
@@ -326,7 +327,7 @@ def test_stage_n_best_rejections_and_counts(tiny_seq2seq):
 
 
 def test_long_input_reject_policy_and_read_count(translator, tiny_seq2seq):
-    long_text = "the cat sat on the mat . a house in Berlin is big . we need more data ."
+    long_text = "The cat sat on the mat. A house in Berlin is big. We need more data."
     records = [Record(id=str(i), src_text=t) for i, t in enumerate(TEXTS)] + \
               [Record(id="long", src_text=long_text), Record(id="blank", src_text="")]
     stage = BackTranslate(tiny_seq2seq, "en", "de", decoding=GREEDY, long_input="reject", max_input_tokens=16)

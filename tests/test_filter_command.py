@@ -26,7 +26,8 @@ def parser():
 def test_defaults_make_the_default_filters(parser):
     cfg = filter_cmd.filter_config(parser.parse_args(["--src-lang", "eng_Latn", "--tgt-lang", "de"]))
     assert cfg["langid"] == {"min_score": 0.5, "languages": ["en", "de"]}
-    assert cfg["length"] == {"min_tokens": 1, "max_tokens": 250, "min_chars": 1, "max_chars": 2000}
+    assert cfg["length"] == {"min_tokens": 1, "max_tokens": 250, "min_chars": 1, "max_chars": 2000,
+                             "segmenter": "auto"}
     assert cfg["length_ratio"]["max_ratio"] == 3.0
     # A corpus language langid does not know is left out of the candidates.
     cfg = filter_cmd.filter_config(parser.parse_args(["--src-lang", "en", "--tgt-lang", "yo"]))

@@ -236,7 +236,7 @@ def test_annotate_same_in_plain_python_and_beam(tiny_tagger):
 def test_backtranslate_same_in_plain_python_and_beam(tiny_seq2seq):
     from xlaug.transforms.backtranslate import BackTranslate
     from xlaug.transforms.seq2seq import Decoding
-    long_text = "the cat sat on the mat . a house in Berlin is big . we need more data ."
+    long_text = "The cat sat on the mat. A house in Berlin is big. We need more data."
     records = [Record(id=f"r{i}", src_lang="en", src_text=t) for i, t in enumerate(
         ["the cat sat on the mat .", "a house in Berlin is big .", "hi", "numbers 1 2 3",
          "Angela Merkel visited Paris yesterday .", long_text])]

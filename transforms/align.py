@@ -423,13 +423,14 @@ class AlignStep(ModelStep):
     def __init__(self, model: str, *, layer: int | str = DEFAULT_LAYER, method: str = DEFAULT_METHOD,
                  device: str = "auto", batch_size: int = 32, threads: int | None = None,
                  long_input: str = "reject", quantize: str | None = None, tokenize: str = "whitespace",
-                 only_missing: bool = False, sample_size: int = AUTO_SAMPLE, **method_options):
+                 segmenter: str = "auto", only_missing: bool = False, sample_size: int = AUTO_SAMPLE, **method_options):
         if tokenize not in TOKENIZERS:
             raise ValueError(f"tokenize must be one of {', '.join(TOKENIZERS)}, got {tokenize!r}")
         self.model = model
         # How a side that has text but no tokens is split: 'whitespace' for
         # pre-tokenised corpora, 'words' (punctuation split off) for MT output.
         self.tokenize = tokenize
+        self.segmenter = segmenter  # 'words': how zh/ja/th/... runs become words
         self.only_missing = only_missing  # keep links a record already has
         self.kwargs = dict(layer=layer, method=method, device=device, batch_size=batch_size,
                            long_input=long_input, quantize=quantize, **method_options)
@@ -499,12 +500,22 @@ class AlignStep(ModelStep):
         text = record.text(side)
         if text is None:
             return None
-        return TOKENIZERS[self.tokenize](text)
+        if self.tokenize == "words":
+            return _words(text, self.segmenter)
+        toks = TOKENIZERS[self.tokenize](text)
+        if self.segmenter != "whitespace":
+            # Pre-tokenised text keeps its tokens; a run of an unspaced script
+            # (a raw Chinese clause) is still segmented into words.
+            from xlaug.transforms.segment import needs_segmentation
+            if needs_segmentation(text):
+                toks = tuple(w for t in toks for w in (_words(t, self.segmenter)
+                                                       if needs_segmentation(t) else (t,)))
+        return toks
 
 
-def _words(text: str) -> tuple[str, ...]:
-    from xlaug.transforms.tokenize import simple_tokenize
-    return simple_tokenize(text)
+def _words(text: str, segmenter: str = "auto") -> tuple[str, ...]:
+    from xlaug.transforms.segment import segment_words
+    return segment_words(text, segmenter)
 
 
 TOKENIZERS = {"whitespace": lambda text: tuple(text.split()), "words": _words}

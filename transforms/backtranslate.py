@@ -28,7 +28,8 @@ arrival order, for comparison.
 from __future__ import annotations
 
 from xlaug.transforms.record import Record, Rejected
-from xlaug.transforms.seq2seq import Decoding, Translator, split_sentences
+from xlaug.transforms.segment import join_tokens, split_sentences
+from xlaug.transforms.seq2seq import Decoding, Translator
 from xlaug.transforms.stage import ModelStep
 
 STAGE = "backtranslate"
@@ -109,7 +110,7 @@ class _Side:
         """Greedily pack sentences into chunks within the limit; None if one sentence is too long."""
         chunks, current = [], None
         for sentence in sentences:
-            candidate = sentence if current is None else current + " " + sentence
+            candidate = sentence if current is None else join_tokens((current, sentence))
             if self.count(candidate) <= self.limit:
                 current = candidate
                 continue
@@ -134,7 +135,7 @@ def _rejoin(parts: list) -> list[tuple[str, float]] | dict:
     for k in range(n):
         texts = [p[k][0] for p in parts]
         scores = [p[k][1] for p in parts]
-        hyps.append((" ".join(t for t in texts if t), sum(scores) / len(scores)))
+        hyps.append((join_tokens(t for t in texts if t), sum(scores) / len(scores)))
     return hyps
 
 

@@ -29,6 +29,7 @@ from xlaug.transforms import bio
 from xlaug.transforms.mixing import cmi, switch_points
 from xlaug.transforms.record import Record, Rejected
 from xlaug.transforms.seeding import seeded_rng
+from xlaug.transforms.segment import join_tokens
 from xlaug.transforms.stage import Step
 
 
@@ -294,7 +295,7 @@ class CodeSwitchStep(Step):
         n_emb = sum(sw.from_embedded)
         out = record.replace(
             id=f"{record.id}-cs{k}", tgt_lang=f"{m_lang}-{e_lang}",
-            tgt_tokens=sw.tokens, tgt_text=" ".join(sw.tokens), tgt_labels=sw.labels,
+            tgt_tokens=sw.tokens, tgt_text=join_tokens(sw.tokens), tgt_labels=sw.labels,
             token_langs=langs, alignment=tuple(sorted(new_links)), link_scores=None,
             src_tokens=record.tokens("src"))
         out = out.with_scores(cmi=cmi(sw.tokens, langs), switch_points=switch_points(sw.tokens, langs),

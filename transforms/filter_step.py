@@ -25,7 +25,9 @@ class FilterStep(Step):
         self.min_batch_size = max(1, batch_size // 2)
         self.score_ranges = {}
         self.thresholds = {}
+        self.score_units = {}
         for f in self.filters:
+            self.score_units.update(f.score_units)
             self.score_ranges.update(f.score_ranges)
             self.thresholds.update(f.thresholds)
 

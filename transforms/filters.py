@@ -18,13 +18,17 @@ absent, and a missing score passes unless the filter was told to require it.
 from __future__ import annotations
 
 import inspect
+import re
 
 from xlaug.transforms.align import coverage
 from xlaug.transforms.langcodes import LANGID_LANGUAGES, to_iso1
 from xlaug.transforms.langid_model import langid_model
 from xlaug.transforms.record import Record
+from xlaug.transforms.segment import SEGMENTERS, segment_words
 
 SIDES = ("src", "tgt")
+RATIO_UNITS = ("words", "chars", "tokens")
+_WORDLIKE = re.compile(r"\w")
 
 
 class FilterConfigError(ValueError):
@@ -38,6 +42,7 @@ class Filter:
 
     name = "filter"
     score_ranges: dict = {}
+    score_units: dict = {}  # score -> the unit it counts in (the report says it)
 
     @property
     def thresholds(self) -> dict:
@@ -71,6 +76,12 @@ def _option_names(cls) -> list[str]:
 def _check_range(name: str, lo, hi) -> None:
     if lo is not None and hi is not None and lo > hi:
         raise FilterConfigError(f"filter '{name}': minimum {lo} is above maximum {hi}")
+
+
+def _check_segmenter(name: str, segmenter: str) -> None:
+    if segmenter not in SEGMENTERS:
+        raise FilterConfigError(f"filter '{name}': segmenter must be one of {', '.join(SEGMENTERS)}, "
+                                f"got {segmenter!r}")
 
 
 def _fmt(x: float) -> str:
@@ -205,24 +216,49 @@ class LangIdFilter(Filter):
 
 # ---------------------------------------------------------------- length ----
 
+def _words(record: Record, side: str, segmenter: str) -> int:
+    """Words of a side (punctuation marks not counted): its tokens when the
+    record is tokenised, else its text segmented (zh/ja/th/lo/km/my runs by
+    dictionary, the rest on spaces and punctuation), so one unit means about
+    the same in every script."""
+    toks = getattr(record, f"{side}_tokens")
+    if toks is None:
+        toks = segment_words(record.text(side) or "", segmenter)
+    return sum(1 for t in toks if _WORDLIKE.search(t))
+
+
+def _unit_text(unit: str, segmenter: str) -> str:
+    if unit == "words":
+        return ("words (tokens of tokenised records, else segmented text: "
+                f"segmenter {segmenter}; punctuation not counted)")
+    if unit == "tokens":
+        return "tokens (whitespace split of text)"
+    return "characters (stripped text)"
+
+
 class LengthFilter(Filter):
-    """Token and character bounds per side (tokens: ``record.tokens(side)``,
-    whitespace split when the record has text only).  Scores
-    ``len_tokens_src``, ``len_chars_src``, ``len_tokens_tgt``, ``len_chars_tgt``
-    (target only for parallel records).  Reasons ``too_short``, ``too_long``."""
+    """Word and character bounds per side (words: ``record``'s tokens, or its
+    text segmented into words by ``segmenter``).  Scores ``len_tokens_src``,
+    ``len_chars_src``, ``len_tokens_tgt``, ``len_chars_tgt`` (target only for
+    parallel records; ``len_tokens`` counts words).  Reasons ``too_short``,
+    ``too_long``."""
 
     name = "length"
 
     def __init__(self, *, min_tokens: int | None = 1, max_tokens: int | None = 250,
-                 min_chars: int | None = 1, max_chars: int | None = 2000):
+                 min_chars: int | None = 1, max_chars: int | None = 2000, segmenter: str = "auto"):
         _check_range("length", min_tokens, max_tokens)
         _check_range("length", min_chars, max_chars)
+        _check_segmenter("length", segmenter)
         self.min_tokens, self.max_tokens = min_tokens, max_tokens
         self.min_chars, self.max_chars = min_chars, max_chars
+        self.segmenter = segmenter
         hi_t = float(max_tokens or 250) * 1.2
         hi_c = float(max_chars or 2000) * 1.2
         self.score_ranges = {f"len_{u}_{s}": (0.0, hi) for s in SIDES
                              for u, hi in (("tokens", hi_t), ("chars", hi_c))}
+        self.score_units = {f"len_{u}_{s}": _unit_text(unit, segmenter) for s in SIDES
+                            for u, unit in (("tokens", "words"), ("chars", "chars"))}
 
     @property
     def thresholds(self) -> dict:
@@ -244,16 +280,16 @@ class LengthFilter(Filter):
             text = record.text(side)
             if text is None:
                 continue
-            out[f"len_tokens_{side}"] = float(len(record.tokens(side) or ()))
+            out[f"len_tokens_{side}"] = float(_words(record, side, self.segmenter))
             out[f"len_chars_{side}"] = float(len(text.strip()))
         return out
 
     def failures(self, scores):
         fails = []
         for side in SIDES:
-            for unit, lo, hi in (("tokens", self.min_tokens, self.max_tokens),
+            for unit, lo, hi in (("words", self.min_tokens, self.max_tokens),
                                  ("chars", self.min_chars, self.max_chars)):
-                n = scores.get(f"len_{unit}_{side}")
+                n = scores.get(f"len_{unit if unit == 'chars' else 'tokens'}_{side}")
                 if n is None:
                     continue
                 if lo is not None and n < lo:
@@ -265,20 +301,25 @@ class LengthFilter(Filter):
 
 class LengthRatioFilter(Filter):
     """Symmetric source/target length ratio: score ``length_ratio`` =
-    max(a, b) / min(a, b) over tokens (or characters with ``unit: chars``,
-    better for languages written without spaces).  Parallel records only;
-    reason ``length_ratio``."""
+    max(a, b) / min(a, b) in ``unit``: ``words`` (default: tokens of tokenised
+    records, else text segmented into words, so Chinese or Thai text is
+    counted in words like English), ``chars``, or ``tokens`` (whitespace
+    split: a Chinese clause is one token).  Parallel records only; reason
+    ``length_ratio``."""
 
     name = "length_ratio"
     score_ranges = {"length_ratio": (1.0, 6.0)}
 
-    def __init__(self, *, max_ratio: float = 3.0, unit: str = "tokens"):
-        if unit not in ("tokens", "chars"):
-            raise FilterConfigError(f"filter 'length_ratio': unit must be tokens or chars, got {unit!r}")
+    def __init__(self, *, max_ratio: float = 3.0, unit: str = "words", segmenter: str = "auto"):
+        if unit not in RATIO_UNITS:
+            raise FilterConfigError(f"filter 'length_ratio': unit must be one of {', '.join(RATIO_UNITS)}, "
+                                    f"got {unit!r}")
         if float(max_ratio) < 1.0:
             raise FilterConfigError(f"filter 'length_ratio': max_ratio must be >= 1, got {max_ratio}")
-        self.max_ratio, self.unit = float(max_ratio), unit
+        _check_segmenter("length_ratio", segmenter)
+        self.max_ratio, self.unit, self.segmenter = float(max_ratio), unit, segmenter
         self.score_ranges = {"length_ratio": (1.0, max(6.0, 2 * self.max_ratio))}
+        self.score_units = {"length_ratio": _unit_text(unit, segmenter)}
 
     @property
     def thresholds(self) -> dict:
@@ -287,7 +328,9 @@ class LengthRatioFilter(Filter):
     def _len(self, record, side):
         if self.unit == "chars":
             return len((record.text(side) or "").strip())
-        return len(record.tokens(side) or ())
+        if self.unit == "tokens":
+            return len(record.tokens(side) or ())
+        return _words(record, side, self.segmenter)
 
     def score(self, record: Record) -> dict[str, float]:
         if not record.is_parallel:

@@ -24,6 +24,7 @@ from xlaug.transforms import bio
 from xlaug.transforms.mixing import cmi, switch_points
 from xlaug.transforms.record import Record, Rejected
 from xlaug.transforms.seeding import seeded_rng
+from xlaug.transforms.segment import join_tokens, needs_segmentation, segment_words
 from xlaug.transforms.stage import Step
 
 # A small English stop-word list (function words); --stopwords FILE|w1,w2 for others.
@@ -87,7 +88,8 @@ class LexiconReplaceStep(Step):
 
     def __init__(self, lexicon, prob: float = 0.3, stopwords=None, exclude_tags: Iterable[str] = (),
                  choice: str = "weight", samples: int = 1, seed: int = 0,
-                 keep_entities: bool = False, embedded_lang: str | None = None):
+                 keep_entities: bool = False, embedded_lang: str | None = None,
+                 segmenter: str = "auto"):
         if not 0.0 < prob <= 1.0:
             raise ValueError(f"prob must be in (0, 1], got {prob}")
         if choice not in ("weight", "uniform"):
@@ -99,6 +101,7 @@ class LexiconReplaceStep(Step):
         self.prob = float(prob)
         self.stopwords = load_stopwords(stopwords)
         self.exclude_tags = frozenset(exclude_tags)
+        self.segmenter = segmenter  # words of untokenised zh/ja/th/... source text
         self.choice = choice
         self.samples = int(samples)
         self.seed = int(seed)
@@ -180,6 +183,8 @@ class LexiconReplaceStep(Step):
 
     def process(self, record: Record):
         tokens = record.tokens("src")
+        if record.src_tokens is None and tokens and needs_segmentation(record.src_text):
+            tokens = segment_words(record.src_text, self.segmenter)
         if not tokens:
             yield Rejected.of(record, self.name, "empty_text", "no source tokens to replace")
             return
@@ -202,7 +207,7 @@ class LexiconReplaceStep(Step):
             langs = tuple(e_lang if f else m_lang for f in flags)
             rec = record.replace(
                 id=f"{record.id}-lx{made}", src_tokens=tuple(tokens), tgt_tokens=tuple(out),
-                tgt_text=" ".join(out), tgt_labels=out_labels, token_langs=langs,
+                tgt_text=join_tokens(out), tgt_labels=out_labels, token_langs=langs,
                 tgt_lang=f"{m_lang}-{e_lang}", alignment=tuple(links), link_scores=None)
             rec = rec.with_scores(cmi=cmi(out, langs), switch_points=switch_points(out, langs),
                                   alpha=sum(flags) / len(out))

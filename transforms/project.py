@@ -248,7 +248,7 @@ class ProjectStep(Step):
 
     def __init__(self, policy: ProjectionPolicy = ProjectionPolicy(), *, from_side: str = "src",
                  tag_scheme: str = "bio", tag_rule: str = "majority", fill_tag: str = "X",
-                 strict_bio: bool = False):
+                 strict_bio: bool = False, segmenter: str = "auto"):
         if from_side not in SIDES:
             raise ValueError(f"from_side must be one of {SIDES}")
         if tag_scheme not in TAG_SCHEMES:
@@ -258,6 +258,7 @@ class ProjectStep(Step):
         self.to_side = "tgt" if from_side == "src" else "src"
         self.tag_scheme = tag_scheme
         self.tag_rule = tag_rule
+        self.segmenter = segmenter  # words of an untokenised target (zh/ja/th/...)
         self.fill_tag = fill_tag
         self.strict_bio = strict_bio
         self.thresholds = ({"proj_confidence": (">=", policy.min_confidence)}
@@ -274,7 +275,7 @@ class ProjectStep(Step):
             return
         to_tokens = record.tokens(self.to_side)
         if getattr(record, f"{self.to_side}_tokens") is None and to_tokens is not None:
-            to_tokens = simple_tokenize(record.text(self.to_side))
+            to_tokens = simple_tokenize(record.text(self.to_side), self.segmenter)
         if not to_tokens:
             yield Rejected.of(record, self.name, "empty_text", f"{self.to_side} side has no tokens")
             return

@@ -71,7 +71,8 @@ class Record:
         if text is None:
             toks = getattr(self, f"{side}_tokens")
             if toks is not None:
-                return " ".join(toks)
+                from xlaug.transforms.segment import join_tokens
+                return join_tokens(toks)
         return text
 
     def tokens(self, side: str) -> tuple[str, ...] | None:

@@ -91,12 +91,6 @@ def row_seed(seed: int, key: str, sample: int) -> int:
     return seeded_hash(seed, "generate", key, sample) & ((1 << 63) - 1)
 
 
-def split_sentences(text: str) -> list[str]:
-    """Split after . ! ? (and their CJK forms) followed by space; keeps all characters."""
-    parts = re.split(r"(?<=[.!?\u3002\uff01\uff1f])\s+", text.strip())
-    return [p for p in parts if p]
-
-
 class Translator:
     """One seq2seq model and one direction.
 

@@ -4,6 +4,7 @@ A Step declares
   name            used in rejections and the report
   score_ranges    scores it adds -> (low, high), the report's histogram range
   thresholds      score -> (op, value), its decisions, drawn on the histograms
+  score_units     score -> the unit it counts in, where that is a choice (the report says it)
 and has a plain-Python core that knows nothing about Beam:
   setup()                               once per worker process (tables, tokenizers)
   process(record)                       -> Record and Rejected items, for one record
@@ -116,6 +117,7 @@ class Step:
     name = "step"
     score_ranges: dict = {}
     thresholds: dict = {}
+    score_units: dict = {}
     batch_size = 1
     min_batch_size = 1
     batch_weight: int | None = None

@@ -1,11 +1,13 @@
-"""Word tokenization of text that arrives untokenised (MT output, raw corpora)."""
+"""Word tokenization of text that arrives untokenised (MT output, raw corpora).
+
+Scripts written without spaces (zh, ja, th, lo, km, my) are segmented into
+words (xlaug.transforms.segment); other text splits on spaces and punctuation.
+"""
 from __future__ import annotations
 
-import re
-
-_TOKEN = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
+from xlaug.transforms.segment import segment_words
 
 
-def simple_tokenize(text: str) -> tuple[str, ...]:
+def simple_tokenize(text: str, segmenter: str = "auto") -> tuple[str, ...]:
     """Words and single punctuation marks."""
-    return tuple(_TOKEN.findall(text))
+    return segment_words(text, segmenter)

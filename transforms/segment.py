@@ -1,0 +1,140 @@
+"""Words, sentences and joins for text in any script.
+
+Chinese, Japanese, Thai, Lao, Khmer and Burmese are written without spaces
+between words.  Runs of those scripts are segmented with ICU's dictionary
+word break (the ``icu4py`` wheel bundles ICU and its dictionaries: one
+library for all six scripts); everything else (Latin, Cyrillic, digits,
+Korean, ...) is split on spaces and punctuation as before, so Latin names
+and numbers inside Chinese text stay whole.
+
+Segmenters (``--segmenter``):
+  auto        ICU for unspaced-script runs, when the text has any
+  icu         the same, and ICU must be installed even if no such text comes
+  whitespace  no segmentation: spaces and punctuation only (a Chinese clause
+              is one word; for text that is already segmented)
+A missing ICU is a one-line error naming the extra, never a fallback.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from xlaug.transforms.errors import UsageError
+
+SEGMENTERS = ("auto", "icu", "whitespace")
+EXTRA = "segment"
+
+# Letters of the scripts written without spaces between words (with their
+# combining marks and Japanese iteration/prolonged-sound marks).
+_UNSPACED = (
+    "\u0e00-\u0e7f"            # Thai
+    "\u0e80-\u0eff"            # Lao
+    "\u1000-\u109f\ua9e0-\ua9ff\uaa60-\uaa7f"  # Myanmar
+    "\u1780-\u17ff\u19e0-\u19ff"               # Khmer
+    "\u3005-\u3007\u3021-\u3029\u3031-\u3035"  # 々〆〇, Suzhou numerals, kana repeat marks
+    "\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\uff66-\uff9f"  # Hiragana, Katakana
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"  # Han
+)
+_RUN = re.compile(f"([{_UNSPACED}]+)")
+_UNSPACED_CHAR = re.compile(f"[{_UNSPACED}]")
+# Full-width punctuation of these scripts: never a space around it.
+_CJK_PUNCT = "\u3000-\u3004\u3008-\u3020\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
+_TIGHT_PUNCT = re.compile(f"[{_CJK_PUNCT}\u0e2f\u0e5a\u0e5b\u104a\u104b\u17d4-\u17da]")
+# Between two of these (letters or punctuation) no space either.
+_TIGHT = re.compile(f"[{_UNSPACED}{_CJK_PUNCT}\u0e2f\u0e5a\u0e5b\u104a\u104b\u17d4-\u17da]")
+# Spaced text: words (with inner hyphens/apostrophes/dots) and single marks.
+_TOKEN = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
+
+
+def needs_segmentation(text: str) -> bool:
+    """Whether ``text`` has letters of a script written without spaces."""
+    return bool(_UNSPACED_CHAR.search(text))
+
+
+def check_segmenter(name: str) -> None:
+    """Fail early (one line) on an unknown segmenter, or ``icu`` without ICU."""
+    if name not in SEGMENTERS:
+        raise UsageError(f"--segmenter must be one of {', '.join(SEGMENTERS)}, got {name!r}")
+    if name == "icu":
+        _word_breaker()
+
+
+def _missing(what: str) -> UsageError:
+    return UsageError(f"{what} needs ICU (the icu4py package): pip install 'xlaug[{EXTRA}]' "
+                      f"(or --segmenter whitespace to split on spaces only)")
+
+
+@lru_cache(maxsize=None)
+def _word_breaker():
+    try:
+        from icu4py.breakers import WordBreaker
+    except ImportError:
+        raise _missing("word segmentation of Chinese/Japanese/Thai/Lao/Khmer/Burmese text") from None
+    return WordBreaker
+
+
+def _icu_words(run: str) -> list[str]:
+    # Locale "und": ICU picks the dictionary by script, not by locale.
+    return [w for w in _word_breaker()(run, "und") if not w.isspace()]
+
+
+def segment_words(text: str, segmenter: str = "auto") -> tuple[str, ...]:
+    """Words and single punctuation marks of ``text``."""
+    if segmenter == "whitespace" or not needs_segmentation(text):
+        if segmenter == "icu":
+            _word_breaker()
+        return tuple(_TOKEN.findall(text))
+    if segmenter not in SEGMENTERS:
+        raise UsageError(f"segmenter must be one of {', '.join(SEGMENTERS)}, got {segmenter!r}")
+    out: list[str] = []
+    for i, part in enumerate(_RUN.split(text)):
+        if i % 2:       # odd parts are the unspaced-script runs
+            out.extend(_icu_words(part))
+        elif part:
+            out.extend(_TOKEN.findall(part))
+    return tuple(out)
+
+
+def join_tokens(tokens) -> str:
+    """Text from tokens: a space between two tokens unless both sides of the
+    gap are letters or marks of unspaced scripts (中文 stays 中文, Latin words
+    keep their spaces, and so does a Latin word next to a Chinese one:
+    ``I saw 北京大学 and``); full-width punctuation (，。「」) takes none."""
+    parts: list[str] = []
+    prev = ""
+    for tok in tokens:
+        if not tok:
+            continue
+        tight = (_TIGHT.match(prev[-1]) and _TIGHT.match(tok[0])) if parts else True
+        if not (tight or _TIGHT_PUNCT.match(prev[-1]) or _TIGHT_PUNCT.match(tok[0])):
+            parts.append(" ")
+        parts.append(tok)
+        prev = tok
+    return "".join(parts)
+
+
+@lru_cache(maxsize=None)
+def _sentence_breaker():
+    try:
+        from icu4py.breakers import SentenceBreaker
+    except ImportError:
+        return None
+    return SentenceBreaker
+
+
+_FALLBACK_SPLIT = re.compile(r"(?<=[.!?\u3002\uff01\uff1f\u0964\u104b\u17d4])\s*")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of ``text`` by ICU's sentence break (。！？ and the marks of
+    every script; "Mr." and the like do not end an English sentence).
+    Without ICU installed: after . ! ? and their CJK/Burmese/Khmer forms."""
+    text = text.strip()
+    if not text:
+        return []
+    breaker = _sentence_breaker()
+    if breaker is None:
+        parts = _FALLBACK_SPLIT.split(text)
+    else:
+        parts = list(breaker(text, "en@ss=standard"))
+    return [p.strip() for p in parts if p.strip()]
