@@ -18,6 +18,11 @@ from xlaug.pipelines.options import Option, choice, integer, lang_code, path, te
 from xlaug.transforms.errors import UsageError as CliError
 
 OUTPUT_FORMATS = ("parquet", "jsonl")
+EXPORTS = ("ner", "pos", "mt", "text", "records")  # transforms/export.py (kept light here)
+# --export default per command (project and chain: see export_kind).
+EXPORT_DEFAULTS = {"filter": "records", "backtranslate": "mt", "align": "records",
+                   "project": "ner (pos with --tag-scheme any)", "codeswitch": "text",
+                   "chain": "its last step's other than filter"}
 INPUT_FORMATS = ("auto", "text", "tsv", "parallel", "conll", "jsonl", "hf")
 
 
@@ -63,6 +68,13 @@ OUTPUT_OPTIONS = (
     Option("shards", integer(min=0), 0, group="output", help="files per split (0: the runner decides)"),
     Option("seed", integer(), 0, group="output", help="seed for every random choice"),
     Option("overwrite", flag=True, group="output", help="replace an existing output folder"),
+    Option("export", choice(*EXPORTS), metavar="{" + ",".join(EXPORTS) + "}", group="output",
+           help="columns of the dataset: ner/pos (tokens, ner_tags/pos_tags as ClassLabel, langs), "
+                "mt (translation dict), text (text, langs), records (xlaug's full record); "
+                "default per command: " + ", ".join(f"{c} {k}" for c, k in EXPORT_DEFAULTS.items())),
+    Option("labels", path, metavar="FILE", group="output",
+           help="ner/pos: the label order of an existing model (a model folder or config.json with id2label, "
+                "a JSON list, or one label a line); records with other labels are rejected"),
 )
 
 RUNNER_GROUP = "runner (Beam pipeline options pass through, e.g. --project)"
@@ -241,12 +253,38 @@ def run_pipeline(args: argparse.Namespace, stages: list, *, command: str) -> dic
     return report
 
 
+def export_kind(args: argparse.Namespace, command: str) -> str:
+    """--export, else the command's default (chain: its last step's)."""
+    if getattr(args, "export", None):
+        return args.export
+    if command == "chain":  # the last step that makes data decides; filter keeps what came in
+        steps = [(name, ns) for name, _, ns in getattr(args, "parsed_steps", None) or []]
+        makers = [(name, ns) for name, ns in steps if name != "filter"] or steps
+        return export_kind(makers[-1][1], makers[-1][0]) if makers else "records"
+    if command == "project":
+        return "ner" if getattr(args, "tag_scheme", "bio") == "bio" else "pos"
+    return EXPORT_DEFAULTS.get(command, "records")
+
+
+def export_plan(args: argparse.Namespace, command: str):
+    """(kind, labels from --labels or None), checked before any work."""
+    from xlaug.transforms.export import read_label_file
+    kind = export_kind(args, command)
+    labels = None
+    if getattr(args, "labels", None):
+        if kind not in ("ner", "pos"):
+            raise CliError(f"--labels applies to --export ner or pos, not {kind}")
+        labels = read_label_file(args.labels)
+    return kind, labels
+
+
 def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claimed: dict) -> dict:
     import apache_beam as beam
 
     from xlaug.runners import pipeline_options
     from xlaug.transforms.apply import ApplyStep
     from xlaug.transforms.io import ReadCorpus, WriteDataset, parse_splits
+    from xlaug.transforms.ledger import account
     from xlaug.transforms.report import build_report
     from xlaug.transforms.stage import check_steps
     from xlaug.transforms.stats import CollectStats
@@ -256,6 +294,10 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
         splits = parse_splits(args.splits)
     except ValueError as e:
         raise CliError(f"--splits: {e}") from None
+    kind, labels = export_plan(args, command)
+    if kind != "records":  # the last stage: what the export cannot hold is rejected, with a reason
+        from xlaug.transforms.export import ExportStep
+        stages = list(stages) + [ExportStep(kind, labels)]
     dry_run = getattr(args, "dry_run", False)
     if dry_run and args.runner != "dataflow":
         raise CliError("--dry-run builds a Dataflow job: it needs --runner dataflow")
@@ -278,18 +320,24 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
     with _finished(p, dry_run) as p:
         read = p | ReadCorpus(specs, spread=not (args.runner == "local" and not args.workers))
         outputs = [("read", read)]
+        books = [("read", None, read)]  # (name, input, output) for the identity check
         current = read.kept
         for st in stages:
             out = current | ApplyStep(st)
             outputs.append((st.name, out))
+            books.append((st.name, current, out))
             current = out.kept
             if st.report_key and out.context is not None:  # e.g. sampling's language shares
                 _write_json(out.context, f"{out_dir}/_stats/{st.report_key}.json", f"{st.name} context")
         rejected = [o.rejected for _, o in outputs] | "All rejected" >> beam.Flatten()
         split_counts = (current, rejected) | WriteDataset(
             out_dir, splits=splits, seed=args.seed, fmt=args.output_format,
-            score_names=score_ranges.keys(), shards=args.shards)
-        (current, rejected, split_counts) | CollectStats(
+            score_names=score_ranges.keys(), shards=args.shards,
+            export=kind, langs=(args.src_lang, args.tgt_lang))
+        if kind in ("ner", "pos") and labels is None:  # the names come from the data
+            from xlaug.transforms.export import CollectLabels
+            current | CollectLabels(f"{out_dir}/_stats/labels.json")
+        (current, rejected, split_counts, account(books)) | CollectStats(
             f"{out_dir}/_stats/stats.json", outputs, score_ranges)
     seconds = time.time() - started
     if dry_run:
@@ -300,11 +348,37 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
     report = build_report(out_dir, command=command, argv=sys.argv, spec=specs, stage_names=["read"] + names,
                           thresholds=thresholds, splits=list(splits), seconds=seconds,
                           output_format=args.output_format, runner=args.runner,
-                          extra={"score_units": units} if units else None)
+                          extra={**export_info(out_dir, kind, labels, args, score_ranges.keys()),
+                                 **({"score_units": units} if units else {})})
     if not report["kept"]:
         _remove_dataset(out_dir)
     print_summary(report, out_dir)
     return report
+
+
+def export_info(out_dir: str, kind: str, labels, args, score_names) -> dict:
+    """The report's (and card's) account of the export: columns and label names."""
+    import json
+
+    from xlaug.transforms.export import features_yaml, label_names
+    info = {"export": kind}
+    if kind == "records":
+        return info
+    names = None
+    if kind in ("ner", "pos"):
+        if labels is not None:
+            names = list(labels)
+        else:
+            from xlaug.transforms.report import _read
+            try:
+                found = json.loads(_read(f"{out_dir}/_stats/labels.json"))
+            except (OSError, ValueError):
+                found = []
+            names = label_names(found, kind)
+        info["label_names"] = names
+    score_names = sorted(score_names) if kind == "mt" else ()
+    info["features"] = features_yaml(kind, names, args.src_lang, args.tgt_lang, score_names)
+    return info
 
 
 class _finished:
@@ -351,12 +425,19 @@ def print_summary(report: dict, out_dir: str) -> None:
     print(f"read {report['read']}, kept {report['kept']}, rejected {report['rejected']}"
           + (f", created {report['created']}" if report["created"] else "")
           + f" (identity {ok}) in {report['seconds']:.1f}s")
+    if report.get("error"):
+        print(f"error: {report['error']}", file=sys.stderr)
     for reason, n in sorted(report["rejected_by_reason"].items(), key=lambda kv: -kv[1]):
         print(f"  rejected {n:>7}  {reason}")
     for lang, s in sorted((report.get("sampling") or {}).items()):
         print(f"  sampling {lang}: {s['n']} records, share {s['share_before']:.3f} -> {s['share_after']:.3f}")
     if report["kept"]:
-        print(f"dataset:  {out_dir}/data  (datasets.load_dataset('{out_dir}'))")
+        export = report.get("export", "records")
+        columns = {"ner": "tokens, ner_tags, langs", "pos": "tokens, pos_tags, langs", "mt": "translation",
+                   "text": "text, langs"}.get(export, "xlaug records")
+        print(f"dataset:  {out_dir}/data  (datasets.load_dataset('{out_dir}'); --export {export}: {columns})")
+        if report.get("label_names"):
+            print(f"labels:   {', '.join(report['label_names'])}")
     print(f"rejected: {out_dir}/rejected")
     print(f"report:   {out_dir}/report.json, {out_dir}/report/"
           + (f", card {out_dir}/README.md" if report["kept"] else ""))

@@ -149,6 +149,8 @@ def build_stages(args) -> list:
     from xlaug.transforms.filters import build_filters
     from xlaug.transforms.sampling import Sampling
 
+    from xlaug.transforms.segment import check_segmenter
+    check_segmenter(args.segmenter, (getattr(args, "src_lang", None), getattr(args, "tgt_lang", None)))
     try:
         filters = build_filters(filter_config(args))
     except FilterConfigError as e:

@@ -30,7 +30,8 @@ class TwoVariants(Step):
 
     def process(self, record):
         for k in range(2):
-            yield record.replace(id=f"{record.id}-v{k}")
+            yield record.replace(id=f"{record.id}-v{k}").with_origin(
+                self.name, None, parent=record.id, siblings=2, child=k)
 
 
 def parse(argv):
@@ -85,7 +86,7 @@ def test_expanding_stage_is_counted_as_created(corpus, tmp_path):
     assert report["kept"] == 76 and report["created"] == 38 and report["identity_ok"]
     twice = [s for s in report["stages"] if s["name"] == "twice"][0]
     assert twice == {"name": "twice", "in": 38, "out": 76, "rejected": 0,
-                     "rejected_by_reason": {}, "created": 38}
+                     "rejected_by_reason": {}, "created": 38, "ids_ok": True}
 
 
 def test_existing_output_needs_overwrite(corpus, tmp_path):

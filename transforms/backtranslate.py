@@ -278,9 +278,18 @@ class BackTranslate(ModelStep):
         if n_chunks > 1:
             params["chunks"] = n_chunks
         for rank, (text, score) in enumerate(hyps, 1):
-            rid = f"{record.id}-bt{rank}" if self.decoding.n > 1 else record.id
+            if self.decoding.n > 1:
+                # A new record per hypothesis, marked as made from its parent
+                # (the identity check counts a parent's children by this).
+                rid = f"{record.id}-bt{rank}"
+                made = dict(parent=record.id, siblings=len(hyps), child=rank - 1)
+            else:
+                rid, made = record.id, {}
             if not text.strip():
-                yield Rejected.of(record.replace(id=rid), STAGE, "empty_translation", f"hypothesis {rank} is empty")
+                empty = record.replace(id=rid)
+                if made:
+                    empty = empty.with_origin(STAGE, model=self.model, **made, **params)
+                yield Rejected.of(empty, STAGE, "empty_translation", f"hypothesis {rank} is empty")
                 continue
             # The generated side replaces any old target side; fields tied to it are cleared.
             out = record.replace(id=rid, src_lang=src_lang, tgt_lang=tgt_lang, tgt_text=text,
@@ -290,7 +299,7 @@ class BackTranslate(ModelStep):
             # in the provenance, so no field vanishes without a trace.
             replaced = {"replaced_tgt": record.text("tgt")} if record.text("tgt") is not None else {}
             yield out.with_scores(bt_rank=rank, bt_score=score).with_origin(
-                STAGE, model=self.model, **params, **replaced)
+                STAGE, model=self.model, **made, **params, **replaced)
 
     def _round_trip(self, model, records: list[Record]):
         direction = f"{self.tgt_lang}->{self.src_lang}"

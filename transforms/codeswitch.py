@@ -278,10 +278,10 @@ class CodeSwitchStep(Step):
                               "every swap reproduces the matrix sentence (identical phrases)")
             return
         for k, sw in enumerate(outputs):
-            yield self._to_record(record, k, sw, m_lang, e_lang, links)
+            yield self._to_record(record, k, len(outputs), sw, m_lang, e_lang, links)
 
-    def _to_record(self, record: Record, k: int, sw: Switched, m_lang: str, e_lang: str,
-                   links) -> Record:
+    def _to_record(self, record: Record, k: int, siblings: int, sw: Switched, m_lang: str,
+                   e_lang: str, links) -> Record:
         langs = tuple(e_lang if e else m_lang for e in sw.from_embedded)
         # Links from the untouched src side to the new sentence: a token that
         # came from src links to itself, one from tgt inherits its old links.
@@ -300,4 +300,6 @@ class CodeSwitchStep(Step):
             src_tokens=record.tokens("src"))
         out = out.with_scores(cmi=cmi(sw.tokens, langs), switch_points=switch_points(sw.tokens, langs),
                               alpha=n_emb / len(sw.tokens))
-        return out.with_origin(self.name, None, swaps=len(sw.swaps), **self.params())
+        # Marked as made from its parent: the identity check counts children by this.
+        return out.with_origin(self.name, None, parent=record.id, siblings=siblings, child=k,
+                               swaps=len(sw.swaps), **self.params())

@@ -195,25 +195,28 @@ class LexiconReplaceStep(Step):
             return
         m_lang = record.src_lang or self.lexicon.src_lang or "src"
         e_lang = self.embedded_lang or self.lexicon.tgt_lang or "tgt"
-        seen, made = {tuple(tokens)}, 0
+        seen, made = {tuple(tokens)}, []
         for attempt in range(4 * self.samples + 16):
-            if made >= self.samples:
+            if len(made) >= self.samples:
                 break
             rng = seeded_rng(self.seed, "lexicon", record.id, attempt)
             out, flags, out_labels, links = self.replace_once(tokens, labels, rng)
             if not any(flags) or tuple(out) in seen:
                 continue
             seen.add(tuple(out))
+            made.append((out, flags, out_labels, links))
+        for k, (out, flags, out_labels, links) in enumerate(made):
             langs = tuple(e_lang if f else m_lang for f in flags)
             rec = record.replace(
-                id=f"{record.id}-lx{made}", src_tokens=tuple(tokens), tgt_tokens=tuple(out),
+                id=f"{record.id}-lx{k}", src_tokens=tuple(tokens), tgt_tokens=tuple(out),
                 tgt_text=join_tokens(out), tgt_labels=out_labels, token_langs=langs,
                 tgt_lang=f"{m_lang}-{e_lang}", alignment=tuple(links), link_scores=None)
             rec = rec.with_scores(cmi=cmi(out, langs), switch_points=switch_points(out, langs),
                                   alpha=sum(flags) / len(out))
-            yield rec.with_origin(self.name, None, **self.params())
-            made += 1
-        if made == 0:
+            # Marked as made from its parent: the identity check counts children by this.
+            yield rec.with_origin(self.name, None, parent=record.id, siblings=len(made), child=k,
+                                  **self.params())
+        if not made:
             yield Rejected.of(record, self.name, "no_replacement",
                               "no word of the sentence was replaced (no allowed lexicon match, "
                               f"or none drawn at prob={self.prob})")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, NamedTuple
 
 SCHEMA_VERSION = 1
 
@@ -149,6 +149,44 @@ class Record:
         if self.token_langs is not None and self.tgt_tokens is not None \
                 and len(self.token_langs) != len(self.tgt_tokens):
             raise RecordError(f"record {self.id}: token_langs and tgt_tokens differ in length")
+
+
+class Created(NamedTuple):
+    """How a stage made a record from another: the parent's id, how many
+    records (kept or rejected) the stage made from that parent, and which of
+    them this one is (0-based; None when the stage does not say)."""
+
+    parent: str
+    siblings: int
+    child: int | None = None
+
+
+def created_by(record: Record, stage: str) -> Created | None:
+    """The ``Created`` mark ``stage`` left on ``record``, or None when the
+    record is not one that stage made.
+
+    The convention every creating stage follows (the identity check reads it):
+    ``child.with_origin(stage, model, parent=<parent id>, siblings=<k>,
+    child=<i>, ...)``.  With several marks of ``stage`` (records that went
+    through the same stage in an earlier run) the last one counts."""
+    marks = created_chain(record, stage)
+    return marks[-1] if marks else None
+
+
+def created_chain(record: Record, stage: str) -> list[Created]:
+    """Every well-formed ``Created`` mark of ``stage`` in the record's origin, oldest first."""
+    out = []
+    for step in record.origin:
+        if step.get("stage") != stage:
+            continue
+        params = step.get("params") or {}
+        parent, siblings, child = params.get("parent"), params.get("siblings"), params.get("child")
+        if parent is None or not isinstance(siblings, int) or isinstance(siblings, bool) or siblings < 1:
+            continue
+        if not (isinstance(child, int) and not isinstance(child, bool) and 0 <= child < siblings):
+            child = None
+        out.append(Created(str(parent), siblings, child))
+    return out
 
 
 def _normalise(values: Mapping[str, Any]) -> dict:

@@ -7,47 +7,71 @@ import json
 
 
 def _read(path: str) -> str:
-    from apache_beam.io.filesystems import FileSystems
-    with FileSystems.open(path) as f:
-        return f.read().decode("utf-8")
+    """A small file of the run, local or remote; FileNotFoundError when absent
+    (gs:// clients raise their own NotFound otherwise)."""
+    from xlaug.transforms import storage
+    if not storage.exists(path):
+        raise FileNotFoundError(path)
+    return storage.read_text(path)
 
 
-def stage_table(counts: list, stage_names: list[str]) -> tuple[list[dict], dict, dict]:
-    """Per stage: in, out, rejected (by reason), created = out + rejected - in."""
-    out_n = {s: 0 for s in stage_names}
-    rej = {s: {} for s in stage_names}
-    for stage, outcome, reason, n in counts:
-        if outcome == "out":
-            out_n[stage] = out_n.get(stage, 0) + n
-        else:
-            rej.setdefault(stage, {})
-            rej[stage][reason] = rej[stage].get(reason, 0) + n
-    rows, prev_out = [], 0
-    by_reason, by_stage = {}, {}
-    for i, s in enumerate(stage_names):
-        r = sum(rej.get(s, {}).values())
-        row = {"name": s, "in": None if i == 0 else prev_out, "out": out_n.get(s, 0), "rejected": r,
-               "rejected_by_reason": dict(sorted(rej.get(s, {}).items()))}
-        row["created"] = 0 if i == 0 else row["out"] + r - row["in"]
+def stage_table(counts: list, ledger: dict, stage_names: list[str]) -> tuple[list[dict], dict, dict]:
+    """Per stage: records in, out (kept), rejected (by reason), created, and
+    whether its ids add up (``ids_ok``; if not, the ids that differ)."""
+    rej: dict = {s: {} for s in stage_names}
+    for stage, _outcome, reason, n in counts:
+        rej.setdefault(stage, {})
+        rej[stage][reason] = rej[stage].get(reason, 0) + n
+    rows, by_reason, by_stage = [], {}, {}
+    for s in stage_names:
+        book = ledger.get(s, {})
+        row = {"name": s, "in": book.get("in"), "out": book.get("out", 0),
+               "rejected": book.get("rejected", 0),
+               "rejected_by_reason": dict(sorted(rej.get(s, {}).items())),
+               "created": book.get("created", 0), "ids_ok": bool(book.get("ok"))}
+        for key in ("differ", "problems", "note", "unkeyed_rejections"):
+            if key in book:
+                row[key] = book[key]
         rows.append(row)
-        prev_out = row["out"]
         by_stage[s] = row["rejected_by_reason"]
         for reason, n in rej.get(s, {}).items():
             by_reason[reason] = by_reason.get(reason, 0) + n
     return rows, by_reason, by_stage
 
 
+def identity_errors(rows: list[dict], kept: int) -> list[str]:
+    """One line per failed check: a stage whose ids do not add up (naming a
+    few), or a write that did not write the last stage's records."""
+    errors = []
+    for r in rows:
+        if r["ids_ok"]:
+            continue
+        named = ", ".join(f"{p['id']} ({p['problem']})" for p in r.get("problems", [])[:5])
+        more = r.get("differ", 0) - min(5, len(r.get("problems", [])))
+        errors.append(f"stage {r['name']}: {r.get('differ', '?')} id(s) do not add up"
+                      + (f": {named}" if named else "") + (f" and {more} more" if more > 0 else "")
+                      + (f" ({r['unkeyed_rejections']} rejection(s) without their record)"
+                         if r.get("unkeyed_rejections") else ""))
+    if rows and kept != rows[-1]["out"]:
+        errors.append(f"write: {kept} records written to the splits, but the last stage "
+                      f"({rows[-1]['name']}) kept {rows[-1]['out']}")
+    return errors
+
+
 def build_report(out_dir: str, *, command: str, argv: list, spec, stage_names: list[str],
                  thresholds: dict, splits: list[str], seconds: float, output_format: str,
                  runner: str, extra: dict | None = None) -> dict:
     stats = json.loads(_read(f"{out_dir}/_stats/stats.json"))
-    rows, by_reason, by_stage = stage_table(stats["counts"], stage_names)
+    rows, by_reason, by_stage = stage_table(stats["counts"], stats.get("ledger", {}), stage_names)
     read = rows[0]["out"] + rows[0]["rejected"]
     created = sum(r["created"] for r in rows[1:])
+    created = int(created) if float(created).is_integer() else created
     rejected = sum(r["rejected"] for r in rows)
     split_counts = {s: stats["splits"].get(s, 0) for s in splits}
     kept = sum(split_counts.values())
-    lost = [r["name"] for r in rows[1:] if r["created"] < 0]
+    errors = identity_errors(rows, kept)
+    if kept + rejected != read + created and not errors:
+        errors.append("counts: kept + rejected != read + created")
     report = {
         "command": command,
         "argv": list(argv),
@@ -56,10 +80,11 @@ def build_report(out_dir: str, *, command: str, argv: list, spec, stage_names: l
         "kept": kept,
         "rejected": rejected,
         "created": created,
-        # Stages that make several records from one (n-best, samples) add
-        # 'created'; for a pure filter run this is kept + rejected == read.
+        # Checked by ids, per stage (transforms/ledger.py): each stage's kept
+        # and rejected records are its inputs, or records made from one of
+        # them that name it as parent; 'created' counts those extra records.
         "identity": f"kept + rejected == read + created: {kept} + {rejected} == {read} + {created}",
-        "identity_ok": kept + rejected == read + created and not lost,
+        "identity_ok": not errors,
         "rejected_by_reason": dict(sorted(by_reason.items())),
         "rejected_by_stage": by_stage,
         "stages": rows,
@@ -70,11 +95,13 @@ def build_report(out_dir: str, *, command: str, argv: list, spec, stage_names: l
         "runner": runner,
         "seconds": round(seconds, 3),
     }
-    if lost:
-        report["error"] = f"records lost without a rejection in stage(s): {', '.join(lost)}"
+    if errors:
+        report["error"] = "; ".join(errors)
     from xlaug.transforms import storage
-    if storage.exists(f"{out_dir}/_stats/sampling.json"):  # a sampling stage ran
+    try:
         report["sampling"] = json.loads(_read(f"{out_dir}/_stats/sampling.json"))
+    except (OSError, ValueError):
+        pass  # no sampling stage in this run
     if extra:
         report.update(extra)
     # local or gs://, s3://, ... alike
@@ -132,7 +159,7 @@ def write_histograms(scores: dict, thresholds: dict, folder: str) -> list[str]:
 
 
 FIELD_DOCS = [
-    ("id", "stable id: input file name and line (suffixes -btN, -csN for generated variants)"),
+    ("id", "stable id: input file name and line (suffixes -btN, -csN, -lxN for generated variants)"),
     ("src_lang / tgt_lang", "language codes; src is the side the data came from"),
     ("src_text / tgt_text", "text of each side (null when the input was tokenized)"),
     ("src_tokens / tgt_tokens", "tokens (null when the input was plain text)"),
@@ -141,7 +168,8 @@ FIELD_DOCS = [
     ("alignment / link_scores", "0-based (src, tgt) word links and a similarity per link"),
     ("scores", "score name -> value for every filter and stage that ran"),
     ("scores_extra", "JSON of any other score the records carried"),
-    ("origin", "stages that made the record: stage, model, parameters (JSON)"),
+    ("origin", "stages that made the record: stage, model, parameters (JSON; a generated variant's "
+               "step has parent, siblings and child)"),
     ("loc", "input file and line the record came from"),
 ]
 
@@ -154,6 +182,11 @@ def dataset_card(report: dict) -> str:
     lines = ["---", "configs:", "- config_name: default", "  data_files:"]
     for s in splits:
         lines += [f"  - split: {s}", f"    path: data/{s}-*.{ext}"]
+    if report.get("features"):  # trainer-ready export: typed columns, label names fixed here
+        import yaml
+        info = yaml.safe_dump({"dataset_info": {"features": report["features"]}}, sort_keys=False,
+                              allow_unicode=True)
+        lines += info.rstrip("\n").splitlines()
     langs = sorted({l for l in (report["input"]["src_lang"], report["input"]["tgt_lang"]) if l})
     if langs:
         lines.append("language:")
@@ -168,14 +201,44 @@ def dataset_card(report: dict) -> str:
     lines += [f"| {s} | {n} |" for s, n in report["splits"].items()]
     lines += ["", f"Read {report['read']}, kept {report['kept']}, rejected {report['rejected']}"
               + (f", created {report['created']}" if report["created"] else "") + ".", ""]
+    lines += ["Every record is accounted for, checked by ids per stage: each stage's kept and "
+              "rejected records are its inputs, or new records that name their parent."
+              if report["identity_ok"] else
+              f"**The identity check by ids failed**: {report.get('error', '')}. "
+              "See `stages` in report.json.", ""]
     if report["rejected_by_reason"]:
         lines += ["| rejected because | records |", "| --- | --- |"]
         lines += [f"| {r} | {n} |" for r, n in report["rejected_by_reason"].items()]
         lines += ["", "Rejected records, with stage and reason, are in `rejected/`.", ""]
-    lines += ["## Stages", "", "| stage | in | out | rejected |", "| --- | --- | --- | --- |"]
-    lines += [f"| {r['name']} | {r['in'] if r['in'] is not None else '-'} | {r['out']} | {r['rejected']} |"
+    lines += ["## Stages", "", "| stage | in | out | rejected | created | ids |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['name']} | {r['in'] if r['in'] is not None else '-'} | {r['out']} | {r['rejected']} "
+              f"| {r['created']} | {'ok' if r['ids_ok'] else 'MISMATCH'} |"
               for r in report["stages"]]
-    lines += ["", "## Fields", ""] + [f"- `{n}`: {d}" for n, d in FIELD_DOCS]
+    lines += ["", "## Fields", ""] + export_docs(report)
     lines += ["", "## Loading", "", "```python", "import datasets",
               "ds = datasets.load_dataset('path/to/this/folder')", "```", ""]
     return "\n".join(lines)
+
+
+EXPORT_DOCS = {
+    "ner": [("id", "record id"), ("tokens", "words"), ("ner_tags", "BIO labels, ClassLabel (names below)"),
+            ("langs", "language of each word")],
+    "pos": [("id", "record id"), ("tokens", "words"), ("pos_tags", "tags, ClassLabel (names below)"),
+            ("langs", "language of each word")],
+    "mt": [("id", "record id"), ("translation", "{language: text} of both sides (src: the human side)"),
+           ("scores", "the run's scores, when it made any")],
+    "text": [("id", "record id (ID/src, ID/tgt: each side of a pair)"), ("text", "one segment"),
+             ("langs", "language of each whitespace word (code-switched text: mixed)")],
+}
+
+
+def export_docs(report: dict) -> list[str]:
+    kind = report.get("export", "records")
+    if kind == "records":
+        return [f"- `{n}`: {d}" for n, d in FIELD_DOCS]
+    lines = [f"Export `{kind}` (`--export`):", ""] + [f"- `{n}`: {d}" for n, d in EXPORT_DOCS[kind]]
+    if report.get("label_names"):
+        lines += ["", "Label names, in id order: " + ", ".join(f"{i} `{n}`" for i, n in
+                                                           enumerate(report["label_names"])) + "."]
+    return lines

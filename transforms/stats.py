@@ -74,8 +74,10 @@ class ScoreSummary(beam.CombineFn):
 
 
 class CollectStats(beam.PTransform):
-    """(stage outputs, final kept, all rejected, split counts) -> one JSON
-    file ``{counts: [[stage, outcome, reason, n]], scores: {...}, splits: {...}}``."""
+    """(final kept, all rejected, split counts, ledger) -> one JSON file
+    ``{counts: [[stage, "rejected", reason, n]], scores: {...}, splits: {...},
+    ledger: {stage: summary}}``; records per stage come from the ledger
+    (``transforms.ledger.account``), which counts them anyway."""
 
     def __init__(self, path: str, stages: list, score_ranges: dict):
         super().__init__(label="stats")
@@ -84,12 +86,9 @@ class CollectStats(beam.PTransform):
         self.score_ranges = score_ranges
 
     def expand(self, pcolls):
-        final_kept, all_rejected, split_counts = pcolls
+        final_kept, all_rejected, split_counts, ledger = pcolls
         counts = []
         for name, out in self.stages:
-            # Kept records are many: a global count, no per-record key.
-            counts.append(out.kept | f"out {name}" >> beam.combiners.Count.Globally()
-                          | f"out tag {name}" >> beam.Map(lambda n, s=name: ("count", [s, "out", "", n])))
             counts.append(out.rejected | f"rej {name}" >> beam.Map(lambda r: r.reason)
                           | f"rej count {name}" >> beam.combiners.Count.PerElement()
                           | f"rej tag {name}" >> beam.MapTuple(
@@ -107,8 +106,9 @@ class CollectStats(beam.PTransform):
                   | "Merge" >> beam.combiners.ToList()
                   | "Score tag" >> beam.Map(lambda accs: ("scores", _merge_summaries(accs, summary))))
         splits = split_counts | "Split tag" >> beam.Map(lambda kv: ("split", list(kv)))
+        books = ledger | "Ledger tag" >> beam.Map(lambda d: ("ledger", d))
         from apache_beam.io import WriteToText
-        return ((counts, scored, splits) | "All" >> beam.Flatten()
+        return ((counts, scored, splits, books) | "All" >> beam.Flatten()
                 | "Gather" >> beam.combiners.ToList()
                 | "Json" >> beam.Map(_stats_json)
                 | "Write" >> WriteToText(self.path, num_shards=1, shard_name_template=""))
@@ -119,12 +119,14 @@ def _merge_summaries(accs, summary: ScoreSummary) -> dict:
 
 
 def _stats_json(items) -> str:
-    out = {"counts": [], "scores": {}, "splits": {}}
+    out = {"counts": [], "scores": {}, "splits": {}, "ledger": {}}
     for tag, value in items:
         if tag == "count":
             out["counts"].append(value)
         elif tag == "scores":
             out["scores"].update(value)
+        elif tag == "ledger":
+            out["ledger"] = value
         else:
             out["splits"][value[0]] = value[1]
     out["counts"].sort()
