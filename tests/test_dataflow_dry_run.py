@@ -38,18 +38,18 @@ def commands(inputs, seq2seq, encoder):
                    ["read", "filter", "dedup"]),
         "backtranslate": (["run", "backtranslate", "--input", f"{inputs}/mono.de.gz", "--input-format", "text",
                            "--src-lang", "de", "--tgt-lang", "en", "--translate-model", seq2seq],
-                          ["read", "backtranslate"]),
+                          ["read", "backtranslate", "export"]),
         "align": (["run", "align", "--input", f"{inputs}/pairs.tsv", "--align-model", encoder,
                    "--align-layer", "2"] + en_de, ["read", "align"]),
         "project": (["run", "project", "--input", f"{inputs}/ner.en.conll", "--translate-model", seq2seq,
                      "--align-model", encoder, "--align-layer", "2"] + en_de,
-                    ["read", "backtranslate", "align", "project"]),
+                    ["read", "backtranslate", "align", "project", "export"]),
         "codeswitch": (["run", "codeswitch", "--input", f"{inputs}/pairs.tsv", "--align-model", encoder,
-                        "--align-layer", "2"] + en_de, ["read", "align", "codeswitch"]),
+                        "--align-layer", "2"] + en_de, ["read", "align", "codeswitch", "export"]),
         "chain": (["run", "chain", "--input", f"{inputs}/mono.de.gz", "--input-format", "text",
                    "--src-lang", "de", "--tgt-lang", "en",
                    "--step", f"backtranslate --translate-model {seq2seq} --n 2", "--step", "filter"],
-                  ["read", "backtranslate", "filter", "dedup"]),
+                  ["read", "backtranslate", "filter", "dedup", "export"]),
     }
 
 

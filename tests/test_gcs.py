@@ -103,6 +103,7 @@ def test_chain_from_a_bucket_with_a_lexicon_there(gcs, tmp_path):
     gcs(f"gs://{BUCKET}/chain/run.yaml", "\n".join([
         "input:", f"- gs://{BUCKET}/chain/in/mono-*.txt.gz", "input-format: text",
         "src-lang: en", "tgt-lang: de", f"output: gs://{BUCKET}/chain/out", "output-format: jsonl",
+        "export: records",
         "step:", "- filter --skip langid,length_ratio --dedup exact",
         f"- codeswitch --mode lexicon --lexicon gs://{BUCKET}/chain/en-de.tsv --prob 1.0"]).encode())
     assert main(["run", "chain", "--config", f"gs://{BUCKET}/chain/run.yaml"]) == 0

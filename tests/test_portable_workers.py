@@ -115,7 +115,8 @@ def same(a, b, where=""):
 @pytest.mark.parametrize("command", ["filter", "backtranslate", "align", "project", "codeswitch"])
 def test_workers_in_other_processes_give_the_direct_runners_dataset(command, worker_pool, files, tmp_path,
                                                                     tiny_seq2seq, tiny_encoder):
-    argv = ["run"] + command_argv(command, files, tiny_seq2seq, tiny_encoder) + ["--output-format", "jsonl"]
+    argv = ["run"] + command_argv(command, files, tiny_seq2seq, tiny_encoder) + ["--output-format", "jsonl",
+                                                                             "--export", "records"]
     address, pool_log = worker_pool
     assert main(argv + ["--output", str(tmp_path / "direct")]) == 0
     started = pool_log.read_text().count("Starting worker")
