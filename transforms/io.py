@@ -34,7 +34,10 @@ class ReadCorpus(beam.PTransform):
         self.spread = spread
 
     def expand(self, pbegin):
-        outs = (pbegin | "Specs" >> beam.Create(self.specs)
+        specs = pbegin | "Specs" >> beam.Create(self.specs)
+        if self.spread and len(self.specs) > 1:
+            specs = specs | "Spread files" >> beam.Reshuffle()  # one file per worker at a time
+        outs = (specs
                 | "Read" >> beam.ParDo(_ReadFn()).with_outputs(REJECTED, main="kept"))
         kept = outs.kept
         if self.spread:
