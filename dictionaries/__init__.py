@@ -69,8 +69,9 @@ def available() -> list[str]:
 
 
 def resolve(path_or_name: str) -> str:
-    if os.path.isfile(path_or_name):
-        return path_or_name
+    from xlaug.transforms import storage
+    if os.path.isfile(path_or_name) or (storage.is_remote(path_or_name) and storage.exists(path_or_name)):
+        return path_or_name  # gs://, s3://, ... read through Beam's FileSystems
     shipped = os.path.join(DATA_DIR, f"{path_or_name}.tsv")
     if os.path.isfile(shipped):
         return shipped
@@ -84,13 +85,15 @@ def load_lexicon(path_or_name: str, *, lowercase: bool = True, src_lang: str | N
     the arguments, else a ``# langs: en-de`` header line, else a file name
     starting ``xx-yy``."""
     path = resolve(path_or_name)
-    base = os.path.basename(path)
+    from xlaug.transforms import storage
+    base = storage.basename(storage.plain_name(path))
     lex = Lexicon(lowercase=lowercase, name=base.rsplit(".", 1)[0])
     m = _PAIR_NAME.match(base)
     header_langs = None
     try:
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
+        with storage.open_read(path) as f:
+            for lineno, raw in enumerate(f, 1):
+                line = raw.decode("utf-8")
                 _parse_line(lex, line, f"{path}:{lineno}", lineno)
                 if line.startswith("#") and header_langs is None:
                     hm = re.match(r"#\s*langs:\s*([A-Za-z_]+)-([A-Za-z_]+)", line)

@@ -75,5 +75,5 @@ def align_step(o, **extra):
     from xlaug.transforms.align import AlignStep
     from xlaug.transforms.segment import check_segmenter
     check_aligner(o)
-    check_segmenter(o.segmenter)
+    check_segmenter(o.segmenter, (getattr(o, "src_lang", None), getattr(o, "tgt_lang", None)))
     return AlignStep(o.align_model, **aligner_kwargs(o), segmenter=o.segmenter, **extra)

@@ -186,7 +186,7 @@ def parse_args(argv: list[str]) -> tuple[str, str, argparse.Namespace] | None:
 
 
 def exit_status(report: dict) -> int:
-    return 0 if report.get("identity_ok") else 1
+    return 0 if report.get("identity_ok") or report.get("dry_run") else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,7 +65,9 @@ def check_lexicon(o) -> None:
 def build_stages(o) -> list:
     if o.mode == "lexicon":
         from xlaug.transforms.lexicon_replace import LexiconReplaceStep
+        from xlaug.transforms.segment import check_segmenter
         check_lexicon(o)
+        check_segmenter(o.segmenter, (getattr(o, "src_lang", None),))
         tags = [t for t in o.exclude_tags.split(",") if t.strip()]
         return [LexiconReplaceStep(
             o.lexicon, prob=o.prob, stopwords=o.stopwords, exclude_tags=tags,

@@ -18,6 +18,11 @@ from xlaug.pipelines.options import Option, choice, integer, lang_code, path, te
 from xlaug.transforms.errors import UsageError as CliError
 
 OUTPUT_FORMATS = ("parquet", "jsonl")
+EXPORTS = ("ner", "pos", "mt", "text", "records")  # transforms/export.py (kept light here)
+# --export default per command (project and chain: see export_kind).
+EXPORT_DEFAULTS = {"filter": "records", "backtranslate": "mt", "align": "records",
+                   "project": "ner (pos with --tag-scheme any)", "codeswitch": "text",
+                   "chain": "its last step's other than filter"}
 INPUT_FORMATS = ("auto", "text", "tsv", "parallel", "conll", "jsonl", "hf")
 
 
@@ -35,8 +40,10 @@ def gpu_spec(value) -> str:
 
 
 INPUT_OPTIONS = (
-    Option("input", path, short="-i", required=True, metavar="FILE", group="input",
-           help="corpus file (or a saved Hugging Face dataset folder / Parquet file)"),
+    Option("input", path, short="-i", required=True, repeat=True, metavar="FILE", group="input",
+           help="corpus file, or a glob (quote it); repeat for several; local, gs://, s3:// or any "
+                "Beam filesystem; .gz/.bz2/.zst read by extension (or a saved Hugging Face dataset "
+                "folder / Parquet file)"),
     Option("target", path, metavar="FILE", group="input",
            help="the other side, line-aligned with --input (parallel text or CoNLL)"),
     Option("input-format", choice(*INPUT_FORMATS), "auto", group="input",
@@ -61,6 +68,13 @@ OUTPUT_OPTIONS = (
     Option("shards", integer(min=0), 0, group="output", help="files per split (0: the runner decides)"),
     Option("seed", integer(), 0, group="output", help="seed for every random choice"),
     Option("overwrite", flag=True, group="output", help="replace an existing output folder"),
+    Option("export", choice(*EXPORTS), metavar="{" + ",".join(EXPORTS) + "}", group="output",
+           help="columns of the dataset: ner/pos (tokens, ner_tags/pos_tags as ClassLabel, langs), "
+                "mt (translation dict), text (text, langs), records (xlaug's full record); "
+                "default per command: " + ", ".join(f"{c} {k}" for c, k in EXPORT_DEFAULTS.items())),
+    Option("labels", path, metavar="FILE", group="output",
+           help="ner/pos: the label order of an existing model (a model folder or config.json with id2label, "
+                "a JSON list, or one label a line); records with other labels are rejected"),
 )
 
 RUNNER_GROUP = "runner (Beam pipeline options pass through, e.g. --project)"
@@ -72,6 +86,9 @@ RUNNER_OPTIONS = (
            help="worker processes for local runners (0: default)"),
     Option("dataflow-gpu", gpu_spec, metavar="TYPE[:COUNT]", group=RUNNER_GROUP,
            help="dataflow: GPU workers, e.g. nvidia-tesla-t4:1 (installs the driver, one process per VM)"),
+    Option("dry-run", flag=True, group=RUNNER_GROUP,
+           help="dataflow: build the complete job (graph, pickled stages and models' handlers, worker "
+                "options) through Beam's own dry run, print a summary, submit nothing"),
 )
 
 # Every `xlaug run` command takes these; `run chain` shares them between its steps.
@@ -86,22 +103,56 @@ def check_languages(src: str | None, tgt: str | None) -> None:
                        "give the code of each side")
 
 
-def input_spec(args):
-    from xlaug.transforms.readers import InputError, InputSpec, check_input, guess_format
+def input_specs(args) -> list:
+    """One InputSpec per input file (globs expanded, several --input allowed),
+    all checked before any work: one line naming the first path that cannot be read."""
+    from xlaug.transforms import storage
+    from xlaug.transforms.readers import InputError, InputSpec, check_input, guess_format, unreadable
 
-    if not os.path.exists(args.input):
-        raise CliError(f"{args.input}: no such file or directory")
-    fmt = args.input_format
-    if fmt == "auto":
-        fmt = guess_format(args.input, args.target)
-    spec = InputSpec(format=fmt, path=args.input, target=args.target, src_lang=args.src_lang,
-                     tgt_lang=args.tgt_lang, tag_scheme=args.tag_scheme, fix_bio=args.fix_bio,
-                     limit=args.limit)
+    patterns = args.input if isinstance(args.input, (list, tuple)) else [args.input]
     try:
-        check_input(spec)
-    except InputError as e:
+        files = storage.expand(patterns)
+        target = storage.match(args.target)[0] if args.target else None
+    except storage.StorageError as e:
         raise CliError(str(e)) from None
-    return spec
+    if target and len(files) > 1:
+        raise CliError(f"--target pairs with one --input file; {', '.join(patterns)} names {len(files)}")
+    names = _id_names(files)
+    specs = []
+    for f in files:
+        fmt = args.input_format
+        try:
+            if fmt == "auto":
+                try:
+                    fmt = guess_format(f, target)
+                except (InputError, storage.StorageError):
+                    raise
+                except Exception as e:  # noqa: BLE001 - a broken compressed file
+                    raise InputError(unreadable(f, e)) from None
+            spec = InputSpec(format=fmt, path=f, target=target, src_lang=args.src_lang,
+                             tgt_lang=args.tgt_lang, tag_scheme=args.tag_scheme, fix_bio=args.fix_bio,
+                             limit=args.limit, name=names[f])
+            check_input(spec)
+        except (InputError, storage.StorageError) as e:
+            raise CliError(str(e)) from None
+        specs.append(spec)
+    return specs
+
+
+def _id_names(files: list[str]) -> dict:
+    """The file part of record ids: the file name (less .gz etc.), or, when
+    two inputs share a name, the path below their common folder."""
+    from xlaug.transforms import storage
+    base = {f: storage.basename(storage.plain_name(f)) for f in files}
+    if len(set(base.values())) == len(files):
+        return base
+    common = os.path.commonpath([f.split("://", 1)[-1] for f in files]) if len(files) > 1 else ""
+    return {f: storage.plain_name(f.split("://", 1)[-1])[len(common):].lstrip("/") for f in files}
+
+
+def input_spec(args):
+    """The single input of a run (kept for callers that take one file)."""
+    return input_specs(args)[0]
 
 
 # What a run writes into its output folder (and removes again when it fails).
@@ -114,9 +165,7 @@ def prepare_output(args, claimed: dict | None = None) -> str:
     it, so a failed run can remove what it wrote."""
     out = args.output
     if "://" in out:
-        if claimed is not None:
-            claimed.update(out_dir=out, created=False)
-        return out
+        return _prepare_remote_output(args, claimed)
     if os.path.isfile(out):
         raise CliError(f"{out}: exists and is a file; --output needs a folder")
     parent = os.path.dirname(os.path.abspath(out))
@@ -141,14 +190,32 @@ def prepare_output(args, claimed: dict | None = None) -> str:
     return out
 
 
+def _prepare_remote_output(args, claimed: dict | None) -> str:
+    """gs://, s3://, ...: the bucket must exist; an output there must be empty
+    unless --overwrite (folders are name prefixes there: nothing to make)."""
+    from xlaug.transforms import storage
+    out = args.output.rstrip("/")
+    try:
+        storage.check_bucket(out)
+        existing = storage.listing(out)
+    except storage.StorageError as e:
+        raise CliError(str(e)) from None
+    if existing:
+        if not args.overwrite:
+            raise CliError(f"{out}: folder exists and is not empty (pass --overwrite to replace it)")
+        _remove_outputs(out)
+    if claimed is not None:
+        claimed.update(out_dir=out, created=False)
+    return out
+
+
 def _remove_outputs(out: str, folder_too: bool = False) -> None:
     """Remove what a run writes into ``out`` (and ``out`` itself when this run made it)."""
     if "://" in out:
-        from apache_beam.io.filesystems import FileSystems
-        paths = [FileSystems.join(out, name) for name in OUTPUTS]
-        existing = [p for p in paths if FileSystems.exists(p)]
-        if existing:
-            FileSystems.delete(existing)
+        from xlaug.transforms import storage
+        prefix = out.rstrip("/") + "/"
+        storage.delete([p for p in storage.listing(out)
+                        if p[len(prefix):].split("/", 1)[0] in OUTPUTS])
         return
     for name in OUTPUTS:
         p = os.path.join(out, name)
@@ -178,10 +245,37 @@ def run_pipeline(args: argparse.Namespace, stages: list, *, command: str) -> dic
             # Raised on a worker (e.g. an unreadable input found mid-run): one line.
             raise CliError(str(e).split(" [while running")[0].splitlines()[0]) from None
         raise
+    if report.get("dry_run"):
+        return report
     if not report["kept"]:
         raise CliError(f"nothing kept: all {report['read'] + report.get('created', 0)} records were "
                        f"rejected, so no dataset was written (why: {claimed['out_dir']}/rejected, report.json)")
     return report
+
+
+def export_kind(args: argparse.Namespace, command: str) -> str:
+    """--export, else the command's default (chain: its last step's)."""
+    if getattr(args, "export", None):
+        return args.export
+    if command == "chain":  # the last step that makes data decides; filter keeps what came in
+        steps = [(name, ns) for name, _, ns in getattr(args, "parsed_steps", None) or []]
+        makers = [(name, ns) for name, ns in steps if name != "filter"] or steps
+        return export_kind(makers[-1][1], makers[-1][0]) if makers else "records"
+    if command == "project":
+        return "ner" if getattr(args, "tag_scheme", "bio") == "bio" else "pos"
+    return EXPORT_DEFAULTS.get(command, "records")
+
+
+def export_plan(args: argparse.Namespace, command: str):
+    """(kind, labels from --labels or None), checked before any work."""
+    from xlaug.transforms.export import read_label_file
+    kind = export_kind(args, command)
+    labels = None
+    if getattr(args, "labels", None):
+        if kind not in ("ner", "pos"):
+            raise CliError(f"--labels applies to --export ner or pos, not {kind}")
+        labels = read_label_file(args.labels)
+    return kind, labels
 
 
 def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claimed: dict) -> dict:
@@ -195,12 +289,22 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
     from xlaug.transforms.stage import check_steps
     from xlaug.transforms.stats import CollectStats
 
-    spec = input_spec(args)
+    specs = input_specs(args)
     try:
         splits = parse_splits(args.splits)
     except ValueError as e:
         raise CliError(f"--splits: {e}") from None
-    out_dir = prepare_output(args, claimed)
+    kind, labels = export_plan(args, command)
+    if kind != "records":  # the last stage: what the export cannot hold is rejected, with a reason
+        from xlaug.transforms.export import ExportStep
+        stages = list(stages) + [ExportStep(kind, labels)]
+    dry_run = getattr(args, "dry_run", False)
+    if dry_run and args.runner != "dataflow":
+        raise CliError("--dry-run builds a Dataflow job: it needs --runner dataflow")
+    # A dry run writes nothing: the output is only checked (bucket, emptiness).
+    out_dir = args.output.rstrip("/") if dry_run else prepare_output(args, claimed)
+    if dry_run and "://" in out_dir:
+        prepare_output(args)
     options = pipeline_options(args)
 
     check_steps(stages)
@@ -212,8 +316,9 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
     names = [st.name for st in stages]
 
     started = time.time()
-    with beam.Pipeline(options=options) as p:
-        read = p | ReadCorpus([spec], spread=not (args.runner == "local" and not args.workers))
+    p = beam.Pipeline(options=options)
+    with _finished(p, dry_run) as p:
+        read = p | ReadCorpus(specs, spread=not (args.runner == "local" and not args.workers))
         outputs = [("read", read)]
         books = [("read", None, read)]  # (name, input, output) for the identity check
         current = read.kept
@@ -227,30 +332,79 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
         rejected = [o.rejected for _, o in outputs] | "All rejected" >> beam.Flatten()
         split_counts = (current, rejected) | WriteDataset(
             out_dir, splits=splits, seed=args.seed, fmt=args.output_format,
-            score_names=score_ranges.keys(), shards=args.shards)
+            score_names=score_ranges.keys(), shards=args.shards,
+            export=kind, langs=(args.src_lang, args.tgt_lang))
+        if kind in ("ner", "pos") and labels is None:  # the names come from the data
+            from xlaug.transforms.export import CollectLabels
+            current | CollectLabels(f"{out_dir}/_stats/labels.json")
         (current, rejected, split_counts, account(books)) | CollectStats(
             f"{out_dir}/_stats/stats.json", outputs, score_ranges)
     seconds = time.time() - started
+    if dry_run:
+        from xlaug.runners.dataflow import job_summary
+        print(job_summary(p.result, options, ["read"] + names, seconds))
+        return {"dry_run": True, "kept": None, "stages": ["read"] + names}
 
-    report = build_report(out_dir, command=command, argv=sys.argv, spec=spec, stage_names=["read"] + names,
+    report = build_report(out_dir, command=command, argv=sys.argv, spec=specs, stage_names=["read"] + names,
                           thresholds=thresholds, splits=list(splits), seconds=seconds,
                           output_format=args.output_format, runner=args.runner,
-                          extra={"score_units": units} if units else None)
+                          extra={**export_info(out_dir, kind, labels, args, score_ranges.keys()),
+                                 **({"score_units": units} if units else {})})
     if not report["kept"]:
         _remove_dataset(out_dir)
     print_summary(report, out_dir)
     return report
 
 
+def export_info(out_dir: str, kind: str, labels, args, score_names) -> dict:
+    """The report's (and card's) account of the export: columns and label names."""
+    import json
+
+    from xlaug.transforms.export import features_yaml, label_names
+    info = {"export": kind}
+    if kind == "records":
+        return info
+    names = None
+    if kind in ("ner", "pos"):
+        if labels is not None:
+            names = list(labels)
+        else:
+            from xlaug.transforms.report import _read
+            try:
+                found = json.loads(_read(f"{out_dir}/_stats/labels.json"))
+            except (OSError, ValueError):
+                found = []
+            names = label_names(found, kind)
+        info["label_names"] = names
+    score_names = sorted(score_names) if kind == "mt" else ()
+    info["features"] = features_yaml(kind, names, args.src_lang, args.tgt_lang, score_names)
+    return info
+
+
+class _finished:
+    """``with beam.Pipeline() as p`` that keeps the result (a dry run's job)."""
+
+    def __init__(self, pipeline, dry_run: bool):
+        self.pipeline, self.dry_run = pipeline, dry_run
+
+    def __enter__(self):
+        return self.pipeline
+
+    def __exit__(self, exc_type, *rest):
+        if exc_type is None:
+            self.pipeline.result = self.pipeline.run()
+            self.pipeline.result.wait_until_finish()
+        return False
+
+
 def _remove_dataset(out_dir: str) -> None:
     """An empty dataset is no dataset: ``load_dataset`` cannot open one, so
     neither the data folder nor its card stay."""
     if "://" in out_dir:
-        from apache_beam.io.filesystems import FileSystems
-        paths = [p for p in (FileSystems.join(out_dir, "data"), FileSystems.join(out_dir, "README.md"))
-                 if FileSystems.exists(p)]
-        if paths:
-            FileSystems.delete(paths)
+        from xlaug.transforms import storage
+        prefix = out_dir.rstrip("/") + "/"
+        storage.delete([p for p in storage.listing(out_dir)
+                        if p[len(prefix):].split("/", 1)[0] in ("data", "README.md")])
         return
     shutil.rmtree(os.path.join(out_dir, "data"), ignore_errors=True)
     if os.path.exists(os.path.join(out_dir, "README.md")):
@@ -278,7 +432,12 @@ def print_summary(report: dict, out_dir: str) -> None:
     for lang, s in sorted((report.get("sampling") or {}).items()):
         print(f"  sampling {lang}: {s['n']} records, share {s['share_before']:.3f} -> {s['share_after']:.3f}")
     if report["kept"]:
-        print(f"dataset:  {out_dir}/data  (datasets.load_dataset('{out_dir}'))")
+        export = report.get("export", "records")
+        columns = {"ner": "tokens, ner_tags, langs", "pos": "tokens, pos_tags, langs", "mt": "translation",
+                   "text": "text, langs"}.get(export, "xlaug records")
+        print(f"dataset:  {out_dir}/data  (datasets.load_dataset('{out_dir}'); --export {export}: {columns})")
+        if report.get("label_names"):
+            print(f"labels:   {', '.join(report['label_names'])}")
     print(f"rejected: {out_dir}/rejected")
     print(f"report:   {out_dir}/report.json, {out_dir}/report/"
           + (f", card {out_dir}/README.md" if report["kept"] else ""))

@@ -125,10 +125,10 @@ def _load_mapping(value) -> dict:
 
     where = "--filters"
     text = str(value)
-    if os.path.isfile(text):
+    from xlaug.transforms import storage
+    if os.path.isfile(text) or (storage.is_remote(text) and "\n" not in text and storage.exists(text)):
         where = text
-        with open(text, encoding="utf-8") as f:
-            text = f.read()
+        text = storage.read_text(text)
     data = load_yaml_text(text, where)
     if isinstance(data, dict) and set(data) == {"filters"}:
         data = data["filters"]  # a whole config-style file
@@ -149,6 +149,8 @@ def build_stages(args) -> list:
     from xlaug.transforms.filters import build_filters
     from xlaug.transforms.sampling import Sampling
 
+    from xlaug.transforms.segment import check_segmenter
+    check_segmenter(args.segmenter, (getattr(args, "src_lang", None), getattr(args, "tgt_lang", None)))
     try:
         filters = build_filters(filter_config(args))
     except FilterConfigError as e:

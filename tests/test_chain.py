@@ -18,7 +18,7 @@ def mono(tmp_path):
 def test_backtranslate_then_filter(mono, tmp_path, tiny_seq2seq):
     out = str(tmp_path / "out")
     code = main(["run", "chain", "--input", mono, "--input-format", "text", "--src-lang", "en",
-                 "--tgt-lang", "de", "--output", out, "--output-format", "jsonl",
+                 "--tgt-lang", "de", "--output", out, "--output-format", "jsonl", "--export", "records",
                  "--step", f"backtranslate --translate-model {tiny_seq2seq} --num-beams 2 --max-new-tokens 8 --n 2",
                  "--step", "filter --skip langid,length_ratio --dedup exact"])
     assert code == 0

@@ -139,11 +139,11 @@ def _example_overrides(name, tiny_seq2seq, tiny_encoder, tiny_tagger):
 
 
 EXAMPLE_STAGES = {
-    "backtranslate.yaml": ["read", "backtranslate", "filter", "dedup"],
-    "translate-train-ner.yaml": ["read", "backtranslate", "align", "project", "filter", "dedup"],
-    "translate-annotate-project.yaml": ["read", "backtranslate", "annotate", "align", "project"],
-    "codeswitch.yaml": ["read", "align", "codeswitch", "filter", "dedup"],
-    "all.yaml": ["read", "backtranslate", "align", "project", "codeswitch", "filter", "dedup"],
+    "backtranslate.yaml": ["read", "backtranslate", "filter", "dedup", "export"],
+    "translate-train-ner.yaml": ["read", "backtranslate", "align", "project", "filter", "dedup", "export"],
+    "translate-annotate-project.yaml": ["read", "backtranslate", "annotate", "align", "project", "export"],
+    "codeswitch.yaml": ["read", "align", "codeswitch", "filter", "dedup", "export"],
+    "all.yaml": ["read", "backtranslate", "align", "project", "codeswitch", "filter", "dedup", "export"],
 }
 
 
@@ -159,3 +159,12 @@ def test_example_configs_run(name, tmp_path, tiny_seq2seq, tiny_encoder, tiny_ta
     assert [s["name"] for s in report["stages"]] == EXAMPLE_STAGES[name]
     assert report["read"] == 6 and report["identity_ok"] and code == 0
     assert report["stages"][1]["in"] == 6  # every input reached the first stage
+    import datasets
+    columns = {"mt": ["id", "translation"], "ner": ["id", "tokens", "ner_tags", "langs"],
+               "text": ["id", "text", "langs"]}[EXAMPLE_EXPORT[name]]
+    assert report["export"] == EXAMPLE_EXPORT[name]
+    assert datasets.load_dataset(str(out))["train"].column_names[:len(columns)] == columns
+
+
+EXAMPLE_EXPORT = {"backtranslate.yaml": "mt", "translate-train-ner.yaml": "ner",
+                  "translate-annotate-project.yaml": "ner", "codeswitch.yaml": "text", "all.yaml": "ner"}

@@ -176,7 +176,7 @@ def test_yaml_and_command_line_fail_alike(tmp_path, capsys, pairs, yaml_text, ar
     ("require-roundtrip: 1\n", "--require-roundtrip: is a flag: expected true or false, got 1"),
     ("tgt-lang: false\n", "--tgt-lang: expected a value, got false (quote it in YAML)"),
     ("max-ratoi: 2\n", "unknown option 'max-ratoi' (did you mean max-ratio?)"),
-    ("input: [a, b]\n", "--input: expected a single value, got list ['a', 'b']"),
+    ("target: [a, b]\n", "--target: expected a single value, got list ['a', 'b']"),
 ])
 def test_yaml_values_are_checked(tmp_path, capsys, pairs, yaml_text, message):
     cfg = tmp_path / "c.yaml"
@@ -190,7 +190,7 @@ def test_yaml_gives_required_options_and_command_line_wins(tmp_path, pairs):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"input: {pairs}\noutput: {tmp_path / 'o'}\nmax-ratio: 2\n", encoding="utf-8")
     _, _, o = parse_args(["run", "filter", "--config", str(cfg), "--max-ratio", "4"])
-    assert (o.input, o.max_ratio) == (pairs, 4.0)
+    assert (o.input, o.max_ratio) == ([pairs], 4.0)
 
 
 # -- the Python API: same declarations, same run path -------------------------------------

@@ -32,3 +32,19 @@ def test_dataflow_gpu_flags():
                                   gpu="nvidia-l4:2")).get_all_options()
     assert opts["runner"] == "DataflowRunner"
     assert any("worker_accelerator=type:nvidia-l4;count:2" in o for o in opts["dataflow_service_options"])
+
+
+@pytest.mark.parametrize("runner", ["dask", "DaskRunner", "apache_beam.runners.dask.dask_runner.DaskRunner"])
+def test_dask_runner_is_refused_in_one_line(runner, tmp_path, capsys):
+    from xlaug.pipelines.cli import main
+    src = tmp_path / "p.tsv"
+    src.write_text("a small house .\tein kleines Haus .\n", encoding="utf-8")
+    out = tmp_path / "o"
+    code = main(["run", "filter", "--input", str(src), "--src-lang", "en", "--tgt-lang", "de",
+                 "--output", str(out), "--runner", runner])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "loses records silently" in err[0] and runner in err[0]
+    assert not out.exists()
+    # The same runner named among the Beam options that pass through.
+    with pytest.raises(CliError, match="DaskRunner"):
+        pipeline_options(_args("local", [f"--runner={runner if '.' in runner else 'DaskRunner'}"]))

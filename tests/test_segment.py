@@ -232,3 +232,40 @@ def test_aligner_tokenizes_raw_chinese_into_words():
     assert AlignStep("unused")._tokens(rec, "src") == ("I", "borrowed", "three", "books", ".")
     assert AlignStep("unused")._tokens(rec, "tgt") == words
     assert AlignStep("unused", segmenter="whitespace")._tokens(rec, "tgt") == ("我昨天在图书馆借了三本书。",)
+
+
+def test_a_run_in_an_unspaced_language_needs_icu_before_any_work(monkeypatch):
+    from xlaug.pipelines import filter as filter_cmd
+    from xlaug.pipelines.cli import parse_args
+
+    def args(*extra):
+        return parse_args(["run", "filter", "--input", "in.tsv", "--output", "out", *extra])[2]
+
+    monkeypatch.setitem(sys.modules, "icu4py.breakers", None)
+    segment._word_breaker.cache_clear()
+    try:
+        with pytest.raises(UsageError, match=r"pip install 'xlaug\[segment\]'"):
+            filter_cmd.build_stages(args("--src-lang", "en", "--tgt-lang", "zho_Hans"))
+        # English-German, or segmentation turned off: no ICU needed.
+        assert filter_cmd.build_stages(args("--src-lang", "en", "--tgt-lang", "de"))
+        assert filter_cmd.build_stages(args("--tgt-lang", "ja", "--segmenter", "whitespace"))
+    finally:
+        segment._word_breaker.cache_clear()
+
+
+def test_filter_run_keeps_good_en_zh_pairs_and_reports_units(tmp_path):
+    import json
+    import os
+
+    from xlaug.pipelines import common
+    from xlaug.pipelines import filter as filter_cmd
+    from xlaug.pipelines.cli import parse_args
+    corpus = tmp_path / "enzh.tsv"
+    corpus.write_text("".join(f"{s}\t{t}\n" for s, t in EN_ZH), encoding="utf-8")
+    out = str(tmp_path / "out")
+    args = parse_args(["run", "filter", "--input", str(corpus), "--output", out,
+                       "--src-lang", "en", "--tgt-lang", "zh"])[2]
+    report = common.run_pipeline(args, filter_cmd.build_stages(args), command="filter")
+    assert report["kept"] >= 9 and report["identity_ok"]
+    units = json.load(open(os.path.join(out, "report.json")))["score_units"]
+    assert "segmenter auto" in units["length_ratio"] and units["len_chars_tgt"].startswith("characters")

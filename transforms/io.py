@@ -34,7 +34,10 @@ class ReadCorpus(beam.PTransform):
         self.spread = spread
 
     def expand(self, pbegin):
-        outs = (pbegin | "Specs" >> beam.Create(self.specs)
+        specs = pbegin | "Specs" >> beam.Create(self.specs)
+        if self.spread and len(self.specs) > 1:
+            specs = specs | "Spread files" >> beam.Reshuffle()  # one file per worker at a time
+        outs = (specs
                 | "Read" >> beam.ParDo(_ReadFn()).with_outputs(REJECTED, main="kept"))
         kept = outs.kept
         if self.spread:
@@ -116,8 +119,11 @@ class WriteDataset(beam.PTransform):
     per-split counts as a PCollection of (split, n)."""
 
     def __init__(self, out_dir: str, *, splits: dict[str, float], seed: int, fmt: str,
-                 score_names: Iterable[str], shards: int = 0):
+                 score_names: Iterable[str], shards: int = 0, export: str = "records",
+                 langs: tuple = (None, None)):
         super().__init__(label="write")
+        # export: the columns (transforms/export.py); records is xlaug's full form
+        self.export, self.langs = export, tuple(langs)
         self.out_dir, self.splits, self.seed, self.fmt = out_dir, splits, seed, fmt
         self.score_names = frozenset(score_names)
         self.shards = shards
@@ -135,7 +141,9 @@ class WriteDataset(beam.PTransform):
         template = "-SSSSS-of-NNNNN"
         for name, part in zip(names, parts):
             prefix = f"{self.out_dir}/data/{name}"
-            if self.fmt == "parquet":
+            if self.export != "records":
+                self._write_export(name, part, prefix, template)
+            elif self.fmt == "parquet":
                 from apache_beam.io.parquetio import WriteToParquet
                 schema, score_names = arrow_schema(self.score_names), self.score_names
                 (part | f"Row {name}" >> beam.Map(to_row, score_names)
@@ -152,3 +160,20 @@ class WriteDataset(beam.PTransform):
         return [part | f"Count {name}" >> beam.combiners.Count.Globally()
                 | f"Count tag {name}" >> beam.Map(lambda n, s=name: (s, n))
                 for name, part in zip(names, parts)] | "Split counts" >> beam.Flatten()
+
+    def _write_export(self, name: str, part, prefix: str, template: str) -> None:
+        from apache_beam.io import WriteToText
+
+        from xlaug.transforms import export
+        kind, (src, tgt) = self.export, self.langs
+        scores = self.score_names if kind == "mt" else frozenset()
+        rows = part | f"Export {name}" >> beam.FlatMap(export.export_rows, kind, src, tgt, scores)
+        if self.fmt == "parquet":
+            from apache_beam.io.parquetio import WriteToParquet
+            (rows | f"Parquet {name}" >> WriteToParquet(prefix, export.arrow_schema(kind, src, tgt, scores),
+                                                        file_name_suffix=".parquet", num_shards=self.shards,
+                                                        shard_name_template=template))
+        else:
+            (rows | f"Json {name}" >> beam.Map(lambda r: json.dumps(r, ensure_ascii=False))
+             | f"Jsonl {name}" >> WriteToText(prefix, file_name_suffix=".jsonl", num_shards=self.shards,
+                                              shard_name_template=template))

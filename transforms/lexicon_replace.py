@@ -46,9 +46,10 @@ def load_stopwords(spec: str | Iterable[str] | None) -> frozenset[str]:
         return frozenset(w.lower() for w in spec)
     if spec in STOPWORDS:
         return STOPWORDS[spec]
-    if os.path.isfile(spec):
-        with open(spec, encoding="utf-8") as f:
-            return frozenset(w.strip().lower() for w in f if w.strip() and not w.startswith("#"))
+    from xlaug.transforms import storage
+    if os.path.isfile(spec) or (storage.is_remote(spec) and storage.exists(spec)):
+        words = storage.read_text(spec).splitlines()
+        return frozenset(w.strip().lower() for w in words if w.strip() and not w.startswith("#"))
     if "," in spec or (os.sep not in spec and "." not in spec):
         return frozenset(w.strip().lower() for w in spec.split(",") if w.strip())
     raise ValueError(f"{spec}: stop-word file not found")

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from xlaug.transforms import bio
+from xlaug.transforms import bio, storage
 from xlaug.transforms.errors import UsageError
 from xlaug.transforms.record import Record, RecordError, Rejected
 
@@ -41,11 +41,12 @@ class InputSpec:
     limit: int | None = None
     target_format: str | None = None  # conll input: 'conll' (tokens + tags) or 'text' (a sentence a line)
     fields: dict = field(default_factory=dict)  # hf: column overrides (text/tokens/labels/...)
+    name: str | None = None          # the file part of ids (default: the file's name, less .gz etc.)
 
 
 def _lines(path: str) -> Iterator[tuple[int, str | None, bytes]]:
     """(line number, decoded text or None if unreadable (see _problem), raw bytes)."""
-    with open(path, "rb") as f:
+    with storage.open_read(path) as f:
         for n, raw in enumerate(f, 1):
             raw = raw.rstrip(b"\r\n")
             if n == 1 and raw.startswith(codecs.BOM_UTF8):
@@ -73,8 +74,9 @@ def _shown(raw: bytes) -> str:
     return raw.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
 
 
-def _stem(path: str) -> str:
-    return os.path.basename(path)
+def _stem(spec: InputSpec) -> str:
+    """File part of ids: stable whether the file is local, remote or compressed."""
+    return spec.name or storage.basename(storage.plain_name(spec.path))
 
 
 def _unreadable(path: str, n: int, raw: bytes) -> Rejected:
@@ -84,7 +86,7 @@ def _unreadable(path: str, n: int, raw: bytes) -> Rejected:
 
 def read_text(spec: InputSpec) -> Iterator[Record | Rejected]:
     """One segment a line, in ``src_lang``."""
-    name = _stem(spec.path)
+    name = _stem(spec)
     for n, line, raw in _lines(spec.path):
         loc = f"{spec.path}:{n}"
         if line is None:
@@ -98,7 +100,7 @@ def read_text(spec: InputSpec) -> Iterator[Record | Rejected]:
 
 def detect_separator(path: str, probe: int = 200) -> str:
     """' ||| ' when the file uses it (the alignment-data convention), else a tab."""
-    with open(path, "rb") as f:
+    with storage.open_read(path) as f:
         for i, raw in enumerate(f):
             if b" ||| " in raw:
                 return " ||| "
@@ -110,7 +112,7 @@ def detect_separator(path: str, probe: int = 200) -> str:
 def read_tsv(spec: InputSpec) -> Iterator[Record | Rejected]:
     """``src<TAB>tgt`` or ``src ||| tgt``, one pair a line."""
     sep = detect_separator(spec.path)
-    name = _stem(spec.path)
+    name = _stem(spec)
     for n, line, raw in _lines(spec.path):
         loc = f"{spec.path}:{n}"
         if line is None:
@@ -136,7 +138,7 @@ def read_tsv(spec: InputSpec) -> Iterator[Record | Rejected]:
 
 def read_parallel(spec: InputSpec) -> Iterator[Record | Rejected]:
     """Two line-aligned files; lines past the end of the shorter one are rejected."""
-    name = _stem(spec.path)
+    name = _stem(spec)
     a, b = _lines(spec.path), _lines(spec.target)
     while True:
         x, y = next(a, None), next(b, None)
@@ -228,7 +230,7 @@ def read_conll(spec: InputSpec) -> Iterator[Record | Rejected]:
     """CoNLL: token<TAB>tag (tag in the last column; extra columns allowed),
     blank line between sentences.  With ``target``, a sentence-parallel pair
     of CoNLL files (sentence k of one is the translation of sentence k)."""
-    name = _stem(spec.path)
+    name = _stem(spec)
     src_iter = _conll_sentences(spec.path)
     if spec.target and conll_target_format(spec) == "text":
         yield from _conll_with_text(spec, name, src_iter)
@@ -348,8 +350,8 @@ def read_strict(spec: InputSpec) -> Iterator[Record]:
 
 
 def guess_format(path: str, target: str | None) -> str:
-    lower = path.lower()
-    if os.path.isdir(path) or lower.endswith(".parquet"):
+    lower = storage.plain_name(path).lower()
+    if (not storage.is_remote(path) and os.path.isdir(path)) or lower.endswith(".parquet"):
         return "hf"
     if lower.endswith((".conll", ".conllu", ".bio", ".iob")):
         return "conll"
@@ -361,7 +363,7 @@ def guess_format(path: str, target: str | None) -> str:
 
 
 def _looks_parallel(path: str) -> bool:
-    with open(path, "rb") as f:
+    with storage.open_read(path) as f:
         head = [l for _, l in zip(range(50), f) if l.strip()]
     return bool(head) and sum(b"\t" in l or b" ||| " in l for l in head) >= 0.8 * len(head)
 
@@ -391,22 +393,36 @@ def _not_text(head: bytes) -> str | None:
     return None
 
 
+def unreadable(path: str, e: BaseException) -> str:
+    """One line for a file whose bytes cannot be read (a broken compressed file)."""
+    why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return f"{path}: cannot be read: {why}"
+
+
 def check_input(spec: InputSpec) -> None:
     """Fail fast, before any work, on inputs that cannot be read at all."""
     paths = [spec.path] + ([spec.target] if spec.target else [])
     for p in paths:
-        if not os.path.exists(p):
+        if not storage.exists(p):
             raise InputError(f"{p}: no such file or directory")
         if spec.format == "hf":
+            if storage.is_remote(p):
+                raise InputError(f"{p}: saved datasets and Parquet files are read from local paths only; "
+                                 "copy it here, or give JSONL/TSV/text/CoNLL files")
             from xlaug.transforms.hf_input import dataset_files
             dataset_files(p)  # a folder that holds no dataset stops here
             continue
-        if os.path.isdir(p):
+        if not storage.is_remote(p) and os.path.isdir(p):
             raise InputError(f"{p}: is a directory (use --input-format hf for a saved dataset)")
-        if os.path.getsize(p) == 0:
+        try:
+            with storage.open_read(p) as f:
+                head = f.read(HEAD_BYTES)
+        except storage.StorageError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a broken .gz/.bz2/.zst (zlib.error, OSError, ...)
+            raise InputError(unreadable(p, e)) from None
+        if not head:
             raise InputError(f"{p}: input file is empty")
-        with open(p, "rb") as f:
-            head = f.read(HEAD_BYTES)
         if len(head) < HEAD_BYTES and not head.strip():
             raise InputError(f"{p}: input file holds only blank lines")
         not_text = _not_text(head)

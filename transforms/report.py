@@ -4,13 +4,15 @@ wrote.  Nothing here touches the corpus itself."""
 from __future__ import annotations
 
 import json
-import os
 
 
 def _read(path: str) -> str:
-    from apache_beam.io.filesystems import FileSystems
-    with FileSystems.open(path) as f:
-        return f.read().decode("utf-8")
+    """A small file of the run, local or remote; FileNotFoundError when absent
+    (gs:// clients raise their own NotFound otherwise)."""
+    from xlaug.transforms import storage
+    if not storage.exists(path):
+        raise FileNotFoundError(path)
+    return storage.read_text(path)
 
 
 def stage_table(counts: list, ledger: dict, stage_names: list[str]) -> tuple[list[dict], dict, dict]:
@@ -73,8 +75,7 @@ def build_report(out_dir: str, *, command: str, argv: list, spec, stage_names: l
     report = {
         "command": command,
         "argv": list(argv),
-        "input": {"path": spec.path, "target": spec.target, "format": spec.format,
-                  "src_lang": spec.src_lang, "tgt_lang": spec.tgt_lang},
+        "input": _input_summary(spec),
         "read": read,
         "kept": kept,
         "rejected": rejected,
@@ -96,19 +97,27 @@ def build_report(out_dir: str, *, command: str, argv: list, spec, stage_names: l
     }
     if errors:
         report["error"] = "; ".join(errors)
+    from xlaug.transforms import storage
     try:
         report["sampling"] = json.loads(_read(f"{out_dir}/_stats/sampling.json"))
-    except (OSError, IOError, ValueError):
+    except (OSError, ValueError):
         pass  # no sampling stage in this run
     if extra:
         report.update(extra)
-    if "://" not in out_dir:
-        report["pictures"] = write_histograms(stats["scores"], thresholds, os.path.join(out_dir, "report"))
-        with open(os.path.join(out_dir, "report.json"), "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2, ensure_ascii=False)
-        with open(os.path.join(out_dir, "README.md"), "w", encoding="utf-8") as f:
-            f.write(dataset_card(report))
+    # local or gs://, s3://, ... alike
+    report["pictures"] = write_histograms(stats["scores"], thresholds, storage.join(out_dir, "report"))
+    storage.write_text(storage.join(out_dir, "README.md"), dataset_card(report))
+    storage.write_text(storage.join(out_dir, "report.json"), json.dumps(report, indent=2, ensure_ascii=False))
     return report
+
+
+def _input_summary(spec) -> dict:
+    """The input part of the report: one file, or several (globs, repeated --input)."""
+    specs = spec if isinstance(spec, (list, tuple)) else [spec]
+    first = specs[0]
+    paths = [s.path for s in specs]
+    return {"path": paths[0] if len(paths) == 1 else paths, "target": first.target, "format": first.format,
+            "src_lang": first.src_lang, "tgt_lang": first.tgt_lang}
 
 
 def write_histograms(scores: dict, thresholds: dict, folder: str) -> list[str]:
@@ -120,7 +129,9 @@ def write_histograms(scores: dict, thresholds: dict, folder: str) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    os.makedirs(folder, exist_ok=True)
+    import io
+
+    from xlaug.transforms import storage
     paths = []
     for name, s in sorted(with_hist.items()):
         h = s["histogram"]
@@ -139,10 +150,11 @@ def write_histograms(scores: dict, thresholds: dict, folder: str) -> list[str]:
         ax.set_xlabel(name)
         ax.set_ylabel("records")
         fig.tight_layout()
-        path = os.path.join(folder, f"{name}.png")
-        fig.savefig(path)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
         plt.close(fig)
-        paths.append(os.path.relpath(path, os.path.dirname(folder)))
+        storage.write_bytes(storage.join(folder, f"{name}.png"), buf.getvalue())
+        paths.append(f"{storage.basename(folder)}/{name}.png")
     return paths
 
 
@@ -170,6 +182,11 @@ def dataset_card(report: dict) -> str:
     lines = ["---", "configs:", "- config_name: default", "  data_files:"]
     for s in splits:
         lines += [f"  - split: {s}", f"    path: data/{s}-*.{ext}"]
+    if report.get("features"):  # trainer-ready export: typed columns, label names fixed here
+        import yaml
+        info = yaml.safe_dump({"dataset_info": {"features": report["features"]}}, sort_keys=False,
+                              allow_unicode=True)
+        lines += info.rstrip("\n").splitlines()
     langs = sorted({l for l in (report["input"]["src_lang"], report["input"]["tgt_lang"]) if l})
     if langs:
         lines.append("language:")
@@ -177,7 +194,8 @@ def dataset_card(report: dict) -> str:
     lines += ["---", "", f"# xlaug dataset ({report['command']})", ""]
     lines += ["Made by `" + " ".join(["xlaug"] + report["argv"][1:]) + "`.", ""]
     inp = report["input"]
-    lines += ["## Source", "", f"- input: `{inp['path']}`" + (f" + `{inp['target']}`" if inp["target"] else "")
+    shown = inp["path"] if isinstance(inp["path"], str) else ", ".join(inp["path"])
+    lines += ["## Source", "", f"- input: `{shown}`" + (f" + `{inp['target']}`" if inp["target"] else "")
               + f" ({inp['format']})", f"- languages: {inp['src_lang'] or '?'} -> {inp['tgt_lang'] or '-'}", ""]
     lines += ["## Counts", "", "| split | records |", "| --- | --- |"]
     lines += [f"| {s} | {n} |" for s, n in report["splits"].items()]
@@ -197,7 +215,30 @@ def dataset_card(report: dict) -> str:
     lines += [f"| {r['name']} | {r['in'] if r['in'] is not None else '-'} | {r['out']} | {r['rejected']} "
               f"| {r['created']} | {'ok' if r['ids_ok'] else 'MISMATCH'} |"
               for r in report["stages"]]
-    lines += ["", "## Fields", ""] + [f"- `{n}`: {d}" for n, d in FIELD_DOCS]
+    lines += ["", "## Fields", ""] + export_docs(report)
     lines += ["", "## Loading", "", "```python", "import datasets",
               "ds = datasets.load_dataset('path/to/this/folder')", "```", ""]
     return "\n".join(lines)
+
+
+EXPORT_DOCS = {
+    "ner": [("id", "record id"), ("tokens", "words"), ("ner_tags", "BIO labels, ClassLabel (names below)"),
+            ("langs", "language of each word")],
+    "pos": [("id", "record id"), ("tokens", "words"), ("pos_tags", "tags, ClassLabel (names below)"),
+            ("langs", "language of each word")],
+    "mt": [("id", "record id"), ("translation", "{language: text} of both sides (src: the human side)"),
+           ("scores", "the run's scores, when it made any")],
+    "text": [("id", "record id (ID/src, ID/tgt: each side of a pair)"), ("text", "one segment"),
+             ("langs", "language of each whitespace word (code-switched text: mixed)")],
+}
+
+
+def export_docs(report: dict) -> list[str]:
+    kind = report.get("export", "records")
+    if kind == "records":
+        return [f"- `{n}`: {d}" for n, d in FIELD_DOCS]
+    lines = [f"Export `{kind}` (`--export`):", ""] + [f"- `{n}`: {d}" for n, d in EXPORT_DOCS[kind]]
+    if report.get("label_names"):
+        lines += ["", "Label names, in id order: " + ", ".join(f"{i} `{n}`" for i, n in
+                                                           enumerate(report["label_names"])) + "."]
+    return lines

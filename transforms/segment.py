@@ -51,12 +51,22 @@ def needs_segmentation(text: str) -> bool:
     return bool(_UNSPACED_CHAR.search(text))
 
 
-def check_segmenter(name: str) -> None:
-    """Fail early (one line) on an unknown segmenter, or ``icu`` without ICU."""
+# Languages written in those scripts: a run declaring one needs ICU up front.
+UNSPACED_LANGS = frozenset("zh ja th lo km my".split())
+
+
+def check_segmenter(name: str, langs=()) -> None:
+    """Fail early (one line) on an unknown segmenter, on ``icu`` without ICU,
+    and on ``auto`` without ICU when one of ``langs`` (any code form) is
+    written without spaces."""
     if name not in SEGMENTERS:
         raise UsageError(f"--segmenter must be one of {', '.join(SEGMENTERS)}, got {name!r}")
     if name == "icu":
         _word_breaker()
+    elif name == "auto":
+        from xlaug.transforms.langcodes import to_iso1
+        if any(to_iso1(c) in UNSPACED_LANGS for c in langs if c):
+            _word_breaker()
 
 
 def _missing(what: str) -> UsageError:
