@@ -349,11 +349,38 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
                           thresholds=thresholds, splits=list(splits), seconds=seconds,
                           output_format=args.output_format, runner=args.runner,
                           extra={**export_info(out_dir, kind, labels, args, score_ranges.keys()),
+                                 "stage_models": stage_models(stages),
                                  **({"score_units": units} if units else {})})
     if not report["kept"]:
         _remove_dataset(out_dir)
     print_summary(report, out_dir)
     return report
+
+
+def stage_models(stages) -> dict:
+    """{stage: the model it uses, in words} for the summary and the report."""
+    out = {}
+    for st in stages:
+        spec = None
+        if hasattr(st, "model_spec"):
+            try:
+                spec = st.model_spec()
+            except NotImplementedError:
+                spec = None
+        if spec:
+            parts = []
+            for key in ("forward", "back"):  # translation: the model each way
+                if spec.get(key):
+                    parts.append(f"{spec[key]['model']} ({spec[key].get('src_lang')}->{spec[key].get('tgt_lang')})")
+            if spec.get("model"):
+                extra = ", ".join(f"{k} {spec[k]}" for k in ("layer", "method") if spec.get(k) is not None)
+                parts.append(str(spec["model"]) + (f" ({extra})" if extra else ""))
+            out[st.name] = "; ".join(parts)
+        elif any(type(f).__name__ == "LangIdFilter" for f in getattr(st, "filters", ())):
+            out[st.name] = "langid.py (built-in language-ID model); rule-based scores"
+        else:
+            out[st.name] = "no model (rules)"
+    return out
 
 
 def export_info(out_dir: str, kind: str, labels, args, score_names) -> dict:
@@ -427,6 +454,8 @@ def print_summary(report: dict, out_dir: str) -> None:
           + f" (identity {ok}) in {report['seconds']:.1f}s")
     if report.get("error"):
         print(f"error: {report['error']}", file=sys.stderr)
+    for name, model in (report.get("stage_models") or {}).items():
+        print(f"  stage {name:<14} {model}")
     for reason, n in sorted(report["rejected_by_reason"].items(), key=lambda kv: -kv[1]):
         print(f"  rejected {n:>7}  {reason}")
     for lang, s in sorted((report.get("sampling") or {}).items()):

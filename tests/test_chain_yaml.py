@@ -133,6 +133,8 @@ def _example_overrides(name, tiny_seq2seq, tiny_encoder, tiny_tagger):
                                             f"project.tagger-model={tiny_tagger}", "project.on-missing=drop"]
                                            + ["project." + s for s in enc],
         "codeswitch.yaml": ["codeswitch." + s for s in enc],
+        "example-ner.yaml": ["project." + s for s in enc] + ["filter.skip=langid,length_ratio"],
+        "example-codeswitch.yaml": ["codeswitch." + s for s in enc] + ["filter.skip=langid"],
         "all.yaml": [f"project.translate-model={tiny_seq2seq}", "project.max-new-tokens=8",
                      "project.on-missing=drop"] + ["project." + s for s in enc],
     }[name]
@@ -143,6 +145,8 @@ EXAMPLE_STAGES = {
     "translate-train-ner.yaml": ["read", "backtranslate", "align", "project", "filter", "dedup", "export"],
     "translate-annotate-project.yaml": ["read", "backtranslate", "annotate", "align", "project", "export"],
     "codeswitch.yaml": ["read", "align", "codeswitch", "filter", "dedup", "export"],
+    "example-ner.yaml": ["read", "align", "project", "filter", "dedup", "export"],
+    "example-codeswitch.yaml": ["read", "filter", "dedup", "align", "codeswitch", "export"],
     "all.yaml": ["read", "backtranslate", "align", "project", "codeswitch", "filter", "dedup", "export"],
 }
 
@@ -167,4 +171,5 @@ def test_example_configs_run(name, tmp_path, tiny_seq2seq, tiny_encoder, tiny_ta
 
 
 EXAMPLE_EXPORT = {"backtranslate.yaml": "mt", "translate-train-ner.yaml": "ner",
-                  "translate-annotate-project.yaml": "ner", "codeswitch.yaml": "text", "all.yaml": "ner"}
+                  "translate-annotate-project.yaml": "ner", "codeswitch.yaml": "text", "all.yaml": "ner",
+                  "example-ner.yaml": "ner", "example-codeswitch.yaml": "text"}

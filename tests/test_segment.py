@@ -269,3 +269,12 @@ def test_filter_run_keeps_good_en_zh_pairs_and_reports_units(tmp_path):
     assert report["kept"] >= 9 and report["identity_ok"]
     units = json.load(open(os.path.join(out, "report.json")))["score_units"]
     assert "segmenter auto" in units["length_ratio"] and units["len_chars_tgt"].startswith("characters")
+
+
+def test_text_export_of_code_switched_chinese_has_no_spurious_spaces():
+    from xlaug.transforms.export import export_rows
+    toks = ("我", "昨天", "在", "library", "借", "了", "三", "本", "书", "。")
+    rec = Record(id="c", src_lang="zh", tgt_lang="zh-en", tgt_tokens=toks,
+                 token_langs=("zh",) * 3 + ("en",) + ("zh",) * 6)
+    row, = export_rows(rec, "text", None, None)
+    assert row["text"] == "我昨天在 library 借了三本书。" and len(row["langs"]) == len(toks)

@@ -19,6 +19,7 @@ import json
 import os
 
 from xlaug.transforms.record import Record, Rejected
+from xlaug.transforms.segment import join_tokens
 from xlaug.transforms.stage import Step
 
 EXPORTS = ("ner", "pos", "mt", "text", "records")
@@ -141,7 +142,7 @@ def export_rows(record: Record, kind: str, src_lang: str | None, tgt_lang: str |
     if kind == "text":
         if record.token_langs is not None and record.tgt_tokens is not None:  # code-switched: the mix
             toks = list(record.tgt_tokens)
-            return [{"id": record.id, "text": " ".join(toks), "langs": _langs(record, "tgt", len(toks))}]
+            return [{"id": record.id, "text": join_tokens(toks), "langs": _langs(record, "tgt", len(toks))}]
         sides = [s for s in ("src", "tgt") if record.text(s)]
         rows = []
         for s in sides:
