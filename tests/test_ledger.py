@@ -356,3 +356,11 @@ def test_codeswitch_and_lexicon_samples_add_up_by_ids():
                       [rec("the big house is new in New York", i=i) for i in range(20)]
                       + [rec("zzz qqq", i=99)])
     assert lx["ok"] and lx["created"] > 0 and lx["rejected"] == 1
+
+
+def test_write_must_write_what_the_last_stage_kept():
+    from xlaug.transforms.report import identity_errors
+    rows = [{"name": "read", "ids_ok": True, "out": 10}, {"name": "filter", "ids_ok": True, "out": 8}]
+    assert identity_errors(rows, kept=8) == []
+    assert identity_errors(rows, kept=7) == [
+        "write: 7 records written to the splits, but the last stage (filter) kept 8"]
