@@ -122,3 +122,20 @@ def test_empty_split_is_left_out_of_the_card(corpus, tmp_path):
     assert report["splits"] == {"train": 39, "test": 0}
     ds = datasets.load_dataset(out)
     assert list(ds) == ["train"] and ds["train"].num_rows == 39
+
+
+def test_rerun_into_the_same_folder_loads_the_new_rows(tmp_path):
+    # datasets keys its cache of a local folder by base name and config only:
+    # the card's per-run config name is what makes a re-run load fresh rows.
+    import datasets
+
+    src = tmp_path / "pairs.tsv"
+    src.write_text("".join(f"word{i} number {i}\tWort{i} Nummer {i}\n" for i in range(30)), encoding="utf-8")
+    out = str(tmp_path / "out")
+    sizes = []
+    for limit in (12, 25):
+        args = parse(["--input", str(src), "--output", out, "--limit", str(limit), "--overwrite"])
+        report = common.run_pipeline(args, [MinTokens()], command="test")
+        sizes.append((report["kept"], len(datasets.load_dataset(out)["train"])))
+    assert sizes[0][0] < sizes[1][0]
+    assert [loaded for _, loaded in sizes] == [kept for kept, _ in sizes]

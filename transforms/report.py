@@ -4,6 +4,7 @@ wrote.  Nothing here touches the corpus itself."""
 from __future__ import annotations
 
 import json
+import uuid
 
 
 def _read(path: str) -> str:
@@ -94,6 +95,10 @@ def build_report(out_dir: str, *, command: str, argv: list, spec, stage_names: l
         "output_format": output_format,
         "runner": runner,
         "seconds": round(seconds, 3),
+        # Names the card's config: datasets caches a local folder under a key
+        # of its base name and config only, so a re-run into the same folder
+        # (or another folder of that name) would otherwise load old rows.
+        "run_id": uuid.uuid4().hex[:12],
     }
     if errors:
         report["error"] = "; ".join(errors)
@@ -174,17 +179,24 @@ FIELD_DOCS = [
 ]
 
 
+def config_name(report: dict) -> str:
+    """The card's one config: load_dataset(OUT) picks it without being named."""
+    return f"run-{report['run_id']}" if report.get("run_id") else "default"
+
+
 def dataset_card(report: dict) -> str:
     # An empty split has only empty shards, which datasets' JSON loader
     # cannot read: the card names the splits that hold records.
     splits = [s for s, n in report["splits"].items() if n] or list(report["splits"])[:1]
     ext = "parquet" if report["output_format"] == "parquet" else "jsonl"
-    lines = ["---", "configs:", "- config_name: default", "  data_files:"]
+    lines = ["---", "configs:", f"- config_name: {config_name(report)}", "  data_files:"]
     for s in splits:
         lines += [f"  - split: {s}", f"    path: data/{s}-*.{ext}"]
     if report.get("features"):  # trainer-ready export: typed columns, label names fixed here
         import yaml
-        info = yaml.safe_dump({"dataset_info": {"features": report["features"]}}, sort_keys=False,
+        # dataset_info is matched to its config by name.
+        info = yaml.safe_dump({"dataset_info": {"config_name": config_name(report),
+                                                "features": report["features"]}}, sort_keys=False,
                               allow_unicode=True)
         lines += info.rstrip("\n").splitlines()
     langs = sorted({l for l in (report["input"]["src_lang"], report["input"]["tgt_lang"]) if l})
