@@ -9,24 +9,41 @@ records as JSONL with their stage and reason.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Iterable
 
 import apache_beam as beam
 
+from xlaug.transforms import storage
 from xlaug.transforms.apply import StageOutput, route
-from xlaug.transforms.readers import InputSpec, read_any
+from xlaug.transforms.readers import InputSpec, count_newlines, read_any, split_bytes, splits
 from xlaug.transforms.record import FIELD_KINDS, Record, Rejected
 from xlaug.transforms.seeding import seeded_unit
 from xlaug.transforms.stage import REJECTED
 
 
 class _ReadFn(beam.DoFn):
-    def process(self, spec: InputSpec):
+    def process(self, spec: InputSpec, counts=()):
+        if spec.end is not None:  # a split: its first line number from the newlines before it
+            before = sum(n for path, start, n in counts if path == spec.path and start < spec.start)
+            spec = replace(spec, lines_before=before)
         yield from route(read_any(spec))
 
 
+def _count(spec: InputSpec):
+    yield spec.path, spec.start, count_newlines(spec)
+
+
 class ReadCorpus(beam.PTransform):
-    """InputSpecs -> StageOutput(records, rejected lines)."""
+    """InputSpecs -> StageOutput(records, rejected lines).
+
+    Large text, TSV and JSONL files are cut into byte ranges (``splits``),
+    read by many workers at once.  Ids stay ``file:line`` however a file is
+    cut: each split's newlines are counted first (a fast pass over its bytes),
+    and a split numbers its lines from the counts of the splits before it.
+    Parallel files, CoNLL and compressed files are read whole, one worker
+    each; when one of those is large, what it yields is spread over the
+    workers afterwards."""
 
     def __init__(self, specs: Iterable[InputSpec], spread: bool = True):
         super().__init__(label="read")
@@ -34,15 +51,30 @@ class ReadCorpus(beam.PTransform):
         self.spread = spread
 
     def expand(self, pbegin):
-        specs = pbegin | "Specs" >> beam.Create(self.specs)
-        if self.spread and len(self.specs) > 1:
-            specs = specs | "Spread files" >> beam.Reshuffle()  # one file per worker at a time
+        units, whole_and_large = [], False
+        for spec in self.specs:
+            if spec.format == "hf":
+                units.append(spec)
+                continue
+            size = storage.size(spec.path)
+            parts = splits(spec, size)
+            units += parts
+            whole_and_large |= len(parts) == 1 and size > split_bytes(size)
+        specs = pbegin | "Specs" >> beam.Create(units)
+        if self.spread and len(units) > 1:
+            specs = specs | "Spread files" >> beam.Reshuffle()  # one split per worker at a time
+        counts = ()
+        if any(u.end is not None for u in units):
+            counts = beam.pvalue.AsList(
+                specs | "Split lines" >> beam.Filter(lambda u: u.end is not None)
+                | "Count lines" >> beam.FlatMap(_count))
         outs = (specs
-                | "Read" >> beam.ParDo(_ReadFn()).with_outputs(REJECTED, main="kept"))
+                | "Read" >> beam.ParDo(_ReadFn(), counts).with_outputs(REJECTED, main="kept"))
         kept = outs.kept
-        if self.spread:
-            # Reading one file is sequential; spread what it yields over the
-            # workers (pointless in-process, where there is one worker).
+        if self.spread and whole_and_large:
+            # Reading a file whole is sequential; spread what it yields over
+            # the workers (pointless in-process, where there is one worker).
+            # Split files need no such shuffle: their splits are spread already.
             kept = kept | "Spread" >> beam.Reshuffle()
         return StageOutput(kept, outs[REJECTED])
 

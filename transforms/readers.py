@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import codecs
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 from xlaug.transforms import bio, storage
@@ -42,16 +42,90 @@ class InputSpec:
     target_format: str | None = None  # conll input: 'conll' (tokens + tags) or 'text' (a sentence a line)
     fields: dict = field(default_factory=dict)  # hf: column overrides (text/tokens/labels/...)
     name: str | None = None          # the file part of ids (default: the file's name, less .gz etc.)
+    # A split of one large file (see ``splits``): the lines that start in
+    # bytes [start, end); ``lines_before`` is the number of newlines in
+    # [0, start), counted on the workers, so ids keep the file's line numbers.
+    start: int = 0
+    end: int | None = None
+    lines_before: int = 0
 
 
-def _lines(path: str) -> Iterator[tuple[int, str | None, bytes]]:
-    """(line number, decoded text or None if unreadable (see _problem), raw bytes)."""
+# Formats with one record a line: a file of these can be split anywhere and
+# read by many workers.  Parallel files and CoNLL are read per file (a pair of
+# files, or sentences spanning lines); compressed files are read whole.
+SPLITTABLE = ("text", "tsv", "jsonl")
+MIN_SPLIT, MAX_SPLIT = 1 << 20, 64 << 20
+
+
+def split_bytes(size: int) -> int:
+    """Bytes per split of a file of ``size`` bytes: about 32 splits, 1-64 MiB
+    each (XLAUG_SPLIT_BYTES overrides, e.g. to force small splits in tests)."""
+    forced = os.environ.get("XLAUG_SPLIT_BYTES")
+    if forced:
+        return max(1, int(forced))
+    return min(MAX_SPLIT, max(MIN_SPLIT, size // 32))
+
+
+def splittable(spec: InputSpec) -> bool:
+    return (spec.format in SPLITTABLE and not spec.target and spec.limit is None
+            and not storage.is_compressed(spec.path))
+
+
+def splits(spec: InputSpec, size: int | None = None) -> list[InputSpec]:
+    """``spec`` as byte ranges for many workers, or ``[spec]`` when the file
+    is small or cannot be split (compressed, paired, CoNLL, a limit)."""
+    if not splittable(spec):
+        return [spec]
+    size = storage.size(spec.path) if size is None else size
+    step = split_bytes(size)
+    if size <= step:
+        return [spec]
+    return [replace(spec, start=a, end=min(a + step, size)) for a in range(0, size, step)]
+
+
+def count_newlines(spec: InputSpec, block: int = 1 << 20) -> int:
+    """Newlines in the split's bytes [start, end)."""
+    n, left = 0, spec.end - spec.start
+    with storage.open_read(spec.path) as f:
+        f.seek(spec.start)
+        while left > 0:
+            data = f.read(min(block, left))
+            if not data:
+                break
+            n += data.count(b"\n")
+            left -= len(data)
+    return n
+
+
+def _lines(path: str, spec: InputSpec | None = None) -> Iterator[tuple[int, str | None, bytes]]:
+    """(line number, decoded text or None if unreadable (see _problem), raw bytes);
+    with a split ``spec``, only the lines that start in its byte range."""
+    if spec is None or spec.end is None:
+        with storage.open_read(path) as f:
+            for n, raw in enumerate(f, 1):
+                yield n, *_clean(n, raw)
+        return
     with storage.open_read(path) as f:
-        for n, raw in enumerate(f, 1):
-            raw = raw.rstrip(b"\r\n")
-            if n == 1 and raw.startswith(codecs.BOM_UTF8):
-                raw = raw[len(codecs.BOM_UTF8):]  # an editor's mark, not text
-            yield n, _decode(raw), raw
+        n, pos = spec.lines_before + 1, spec.start
+        if pos > 0:
+            f.seek(pos - 1)
+            if f.read(1) != b"\n":  # mid-line: that line belongs to the split before
+                pos += len(f.readline())
+                n += 1
+        while pos < spec.end:
+            raw = f.readline()
+            if not raw:
+                return
+            pos += len(raw)
+            yield n, *_clean(n, raw)
+            n += 1
+
+
+def _clean(n: int, raw: bytes) -> tuple[str | None, bytes]:
+    raw = raw.rstrip(b"\r\n")
+    if n == 1 and raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]  # an editor's mark, not text
+    return _decode(raw), raw
 
 
 def _decode(raw: bytes) -> str | None:
@@ -87,7 +161,7 @@ def _unreadable(path: str, n: int, raw: bytes) -> Rejected:
 def read_text(spec: InputSpec) -> Iterator[Record | Rejected]:
     """One segment a line, in ``src_lang``."""
     name = _stem(spec)
-    for n, line, raw in _lines(spec.path):
+    for n, line, raw in _lines(spec.path, spec):
         loc = f"{spec.path}:{n}"
         if line is None:
             yield _unreadable(spec.path, n, raw)
@@ -113,7 +187,7 @@ def read_tsv(spec: InputSpec) -> Iterator[Record | Rejected]:
     """``src<TAB>tgt`` or ``src ||| tgt``, one pair a line."""
     sep = detect_separator(spec.path)
     name = _stem(spec)
-    for n, line, raw in _lines(spec.path):
+    for n, line, raw in _lines(spec.path, spec):
         loc = f"{spec.path}:{n}"
         if line is None:
             yield _unreadable(spec.path, n, raw)
@@ -296,7 +370,7 @@ def _conll_with_text(spec: InputSpec, name: str, src_iter) -> Iterator[Record | 
 
 def read_jsonl(spec: InputSpec) -> Iterator[Record | Rejected]:
     """Records in their JSON form, one a line (the JSONL this tool writes)."""
-    for n, line, raw in _lines(spec.path):
+    for n, line, raw in _lines(spec.path, spec):
         loc = f"{spec.path}:{n}"
         if line is None:
             yield _unreadable(spec.path, n, raw)

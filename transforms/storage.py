@@ -130,6 +130,19 @@ def exists(path: str) -> bool:
         raise StorageError(_why(path, e)) from None
 
 
+def size(path: str) -> int:
+    """Bytes in a file (local or remote), for splitting it between workers."""
+    if not is_remote(path):
+        return os.path.getsize(path)
+    try:
+        found = _fs().match([path])[0].metadata_list
+    except Exception as e:  # noqa: BLE001
+        raise StorageError(_why(path, e)) from None
+    if not found:
+        raise StorageError(f"{path}: no such file")
+    return found[0].size_in_bytes
+
+
 def open_read(path: str):
     """A binary file object, decompressed by extension."""
     if not is_remote(path) and not is_compressed(path):
@@ -153,6 +166,12 @@ class _Lines:
 
     def read(self, n: int = -1) -> bytes:
         return self._f.read() if n is None or n < 0 else self._f.read(n)
+
+    def readline(self) -> bytes:
+        return self._f.readline()
+
+    def seek(self, offset: int) -> None:
+        self._f.seek(offset)  # uncompressed files only: splits of one large file
 
     def __iter__(self):
         return iter(self._f.readline, b"")
