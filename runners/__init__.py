@@ -23,6 +23,23 @@ def refuse_unsafe(runner: str | None) -> None:
         raise UsageError(f"--runner {runner}: not offered: {DASK_REFUSED}")
 
 
+PROCESS_REFUSED = ("Beam's embedded Python job server (--runner portable) cannot start PROCESS workers "
+                   "(it has no handler for beam:env:process:v1); PROCESS is for a Java job server "
+                   "(Flink, Spark: --job_endpoint=HOST:PORT). Here use --environment_type=EXTERNAL with "
+                   "Beam's worker pool, or --environment_type=beam:env:harness_subprocess_python:v1 "
+                   "--environment_config='python -m apache_beam.runners.worker.sdk_worker_main'")
+
+
+def check_environment(options) -> None:
+    """One line for a worker environment the chosen job server cannot start."""
+    from apache_beam.options.pipeline_options import PortableOptions
+    portable = options.view_as(PortableOptions)
+    env = (portable.environment_type or "").strip()
+    if portable.job_endpoint == "embed" and env in ("PROCESS", "beam:env:process:v1"):
+        from xlaug.transforms.errors import UsageError
+        raise UsageError(f"--environment_type={env}: {PROCESS_REFUSED}")
+
+
 def runner_flags(runner: str, workers: int = 0) -> list[str]:
     """Beam flags for xlaug's runner names; other names pass through as-is."""
     refuse_unsafe(runner)
@@ -54,10 +71,11 @@ def pipeline_options(args):
         gpu = getattr(args, "dataflow_gpu", None)
         if gpu:
             kind, _, count = gpu.partition(":")
-            flags += gpu_flags(kind, int(count or 1))
+            flags += gpu_flags(kind, int(count or 1), extra)
         if getattr(args, "dry_run", False):
             flags.append("--dry_run=True")  # Beam builds the whole job and stops before submitting
     options = PipelineOptions(flags + extra)
     from apache_beam.options.pipeline_options import StandardOptions
     refuse_unsafe(options.view_as(StandardOptions).runner)  # also --runner=... among Beam options
+    check_environment(options)
     return options

@@ -24,14 +24,39 @@ def dataflow_flags(user_flags: list[str]) -> list[str]:
     return flags
 
 
-def gpu_flags(accelerator: str = "nvidia-tesla-t4", count: int = 1,
-              machine_type: str = "n1-standard-8") -> list[str]:
-    """Flags for GPU workers (back-translation, alignment on large corpora)."""
-    return [f"--machine_type={machine_type}",
-            f"--dataflow_service_options=worker_accelerator=type:{accelerator};count:{count};"
-            "install-nvidia-driver",
-            # One process per VM so that one model copy owns the GPU.
-            "--experiments=no_use_multiple_sdk_containers"]
+# Compute Engine attaches each GPU kind to one machine family: T4, P4, P100
+# and V100 to N1; L4 to G2; A100 to A2; H100 to A3.  A job that pairs a GPU
+# with another family is refused when Dataflow starts the workers.
+GPU_MACHINES = {
+    "nvidia-l4": "g2-standard-{g2}",
+    "nvidia-tesla-a100": "a2-highgpu-{count}g",
+    "nvidia-a100-80gb": "a2-ultragpu-{count}g",
+    "nvidia-h100-80gb": "a3-highgpu-{count}g",
+    "nvidia-h100-mega-80gb": "a3-megagpu-8g",
+}
+N1_MACHINE = "n1-standard-8"
+
+
+def gpu_machine(accelerator: str, count: int = 1) -> str:
+    """A machine type the accelerator can attach to (the user's --machine_type wins)."""
+    pattern = GPU_MACHINES.get(accelerator, N1_MACHINE)
+    g2 = {1: 8, 2: 24, 4: 48, 8: 96}.get(count, 8)  # G2 sizes by the L4s they hold
+    return pattern.replace("{g2}", str(g2)).replace("{count}", str(count))
+
+
+def gpu_flags(accelerator: str = "nvidia-tesla-t4", count: int = 1, user_flags: list[str] = ()) -> list[str]:
+    """Flags for GPU workers (back-translation, alignment on large corpora).
+
+    One SDK process per worker VM (``no_use_multiple_sdk_containers``): by
+    default Dataflow starts one Python process per vCPU, each loading its own
+    model copy onto the same GPU, which runs out of GPU memory or fails with
+    tensors on two devices (Beam issue 22895).  With one process, its threads
+    share one model copy (xlaug loads each model once per process)."""
+    given = {f.split("=", 1)[0] for f in user_flags}
+    flags = [] if "--machine_type" in given else [f"--machine_type={gpu_machine(accelerator, count)}"]
+    return flags + [
+        f"--dataflow_service_options=worker_accelerator=type:{accelerator};count:{count};install-nvidia-driver",
+        "--experiments=no_use_multiple_sdk_containers"]
 
 
 def job_summary(result, options, stages: list[str], seconds: float) -> str:

@@ -72,7 +72,7 @@ def test_gpu_workers_and_image_are_in_the_job(inputs, capsys, tiny_seq2seq):
     out = dry_run(capsys, argv, f"gs://{B}/dry/out-gpu")
     assert "GPUs:       type:nvidia-l4;count:2;install-nvidia-driver" in out
     assert "image:      europe-docker.pkg.dev/p/xlaug/worker:1" in out
-    assert "(max 8)" in out and "machine n1-standard-8" in out
+    assert "(max 8)" in out and "machine g2-standard-24" in out  # L4s attach to G2 machines
     assert "no_use_multiple_sdk_containers" in out  # one SDK process per GPU VM
 
 
