@@ -264,3 +264,14 @@ def test_bad_engine_options():
         BackTranslate("m", "en", "de", engine="onnx")
     with pytest.raises(ValueError, match="compute_type must be one of"):
         BackTranslate("m", "en", "de", engine="ct2", compute_type="int4")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_encode_gives_the_tokenizers_ids(models, family):
+    """``encode`` calls the Rust tokenizer directly: the ids of ``tokenizer(...)``."""
+    from xlaug.transforms.seq2seq import Translator
+    t = Translator(models[family], src_lang="en", tgt_lang="de").load_tokenizer()
+    code = [t.tokenizer.convert_tokens_to_ids(t.src_code)] if t.src_code else []
+    for text in TEXTS + ["Grüße, naïve café — 北京 ", "  spaces   inside  ", "ünïcödé\u00a0nbsp"]:
+        ids = t.tokenizer(t.prefix + text, add_special_tokens=True)["input_ids"]
+        assert t.encode(text) == (ids if ids[:1] == code else code + ids)

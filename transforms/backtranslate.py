@@ -333,7 +333,9 @@ class BackTranslate(ModelStep):
         """One output record per hypothesis, with rank, score and provenance."""
         src_lang = record.src_lang or self.src_lang
         tgt_lang = self.tgt_lang or record.tgt_lang
-        params = dict(self.decoding.params(), direction=f"{src_lang}->{tgt_lang}")
+        if getattr(self, "_params", None) is None:
+            self._params = self.decoding.params()  # the same for every record: made once
+        params = dict(self._params, direction=f"{src_lang}->{tgt_lang}")
         if n_chunks > 1:
             params["chunks"] = n_chunks
         for rank, (text, score) in enumerate(hyps, 1):

@@ -195,9 +195,17 @@ class Ct2Translator(Translator):
     def _prefixes(self, count: int) -> list[list[str]] | None:
         return [[self.tgt_code] for _ in range(count)] if self.tgt_code is not None else None
 
+    def _vocab(self) -> list[str]:
+        """id -> token of the tokenizer, made once (per-id look-ups cost more than decoding)."""
+        if getattr(self, "_id_to_token", None) is None:
+            self._id_to_token = self.tokenizer.convert_ids_to_tokens(list(range(len(self.tokenizer))))
+            self._token_to_id = {t: i for i, t in enumerate(self._id_to_token)}
+        return self._id_to_token
+
     def _generate(self, encoded: list[list[int]], keys: list[str], decoding: Decoding):
         tok = self.tokenizer
-        source = [tok.convert_ids_to_tokens(e) for e in encoded]
+        vocab = self._vocab()
+        source = [[vocab[i] for i in e] for e in encoded]
         if decoding.mode == "sample":
             return self._sample(source, keys, decoding)
         limit, forced = self._limits(decoding)
@@ -206,22 +214,19 @@ class Ct2Translator(Translator):
             source, self._prefixes(len(source)), beam_size=beams, num_hypotheses=decoding.n,
             length_penalty=1.0, max_decoding_length=limit, max_input_length=0,
             return_scores=True, return_end_token=True)
-        out = []
+        eos = tok.eos_token
+        rows, scores = [], []
         for result in results:
-            hyps = []
             for tokens, score in zip(result.hypotheses, result.scores):
-                hyps.append(self._finish(tokens, score, forced))
-            out.append(hyps)
-        return out
-
-    def _finish(self, tokens: list[str], score: float, forced: bool) -> tuple[str, float]:
-        tok = self.tokenizer
-        ended = bool(tokens) and tokens[-1] == tok.eos_token
-        if forced and not ended:
-            # The hf engine ends this hypothesis with a forced EOS of log-prob 0.
-            score = score * len(tokens) / (len(tokens) + 1)
-        ids = tok.convert_tokens_to_ids(tokens)
-        return tok.decode(ids, skip_special_tokens=True).strip(), float(score)
+                if forced and not (tokens and tokens[-1] == eos):
+                    # The hf engine ends this hypothesis with a forced EOS of log-prob 0.
+                    score = score * len(tokens) / (len(tokens) + 1)
+                rows.append([self._token_to_id.get(t, tok.unk_token_id) for t in tokens])
+                scores.append(float(score))
+        texts = tok.batch_decode(rows, skip_special_tokens=True)  # one call for the batch
+        per_row = [(t.strip(), s) for t, s in zip(texts, scores)]
+        n = decoding.n
+        return [per_row[i * n:(i + 1) * n] for i in range(len(results))]
 
     def _sample(self, source: list[list[str]], keys: list[str], decoding: Decoding):
         """Token by token, with one generator per (input, draw) as in the hf engine."""
