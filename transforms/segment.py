@@ -42,8 +42,68 @@ _CJK_PUNCT = "\u3000-\u3004\u3008-\u3020\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\
 _TIGHT_PUNCT = re.compile(f"[{_CJK_PUNCT}\u0e2f\u0e5a\u0e5b\u104a\u104b\u17d4-\u17da]")
 # Between two of these (letters or punctuation) no space either.
 _TIGHT = re.compile(f"[{_UNSPACED}{_CJK_PUNCT}\u0e2f\u0e5a\u0e5b\u104a\u104b\u17d4-\u17da]")
-# Spaced text: words (with inner hyphens/apostrophes/dots) and single marks.
-_TOKEN = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
+# Spaced text: words (with inner hyphens/apostrophes/dots, and commas between
+# digits: 5,5 and 1,000) and single marks; _spaced_words re-attaches the marks
+# that belong to a word.
+_TOKEN = re.compile(r"\w+(?:(?:[-'’.]|(?<=\d),(?=\d))\w+)*|[^\w\s]", re.UNICODE)
+_CLITIC = re.compile(r"(?i)(?:s|re|ve|ll|d|m)")
+
+
+def _spaced_words(text: str) -> list[str]:
+    """Words and marks of spaced text.  A full stop stays on its word when
+    the sentence evidently goes on after it: an ordinal (``am 17. Dezember``:
+    digits, then a word), an abbreviation before a lowercase word or a
+    number (``bzw. die``, ``e.g. here``, ``Nr. 5``), a single letter
+    (``d. h.``, ``J. Smith``); a sentence-final ``17 .`` keeps its own
+    token.  A hyphen stays on a truncated compound (``Struktur- und
+    -fonds``) and on a negative number (``-40``), an apostrophe on an
+    English clitic written apart (``Commission 's``), so tokenized text
+    joined with spaces splits back into its tokens."""
+    found = [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    out: list[str] = []
+    k = 0
+    while k < len(found):
+        tok, start, end = found[k]
+        nxt = found[k + 1] if k + 1 < len(found) else None
+        glued = nxt is not None and nxt[1] == end  # no space before the next token
+        after = found[k + 2] if k + 2 < len(found) else None
+        initials = bool(out) and len(out[-1]) == 2 and out[-1][0].isalpha() and out[-1][1] == "."
+        if glued and nxt[0] == "." and _word(tok) and (_stop_is_inner(tok, after)
+                                                        or (initials and len(tok) == 1 and tok.isalpha())):
+            out.append(tok + ".")
+            k += 2
+            continue
+        if glued and nxt[0] == "-" and _word(tok) and (after is None or after[1] > nxt[2]):
+            out.append(tok + "-")  # Struktur- und: a space after the hyphen
+            k += 2
+            continue
+        if glued and tok in ("-", "'", "’") and (start == 0 or text[start - 1].isspace()) and _word(nxt[0]):
+            head = nxt[0][0]
+            if (head.isdigit() or head.islower()) if tok == "-" else _CLITIC.fullmatch(nxt[0]):
+                out.append(tok + nxt[0])  # -fonds, -40, 's
+                k += 2
+                continue
+        out.append(tok)
+        k += 1
+    return out
+
+
+def _word(tok: str) -> bool:
+    return tok[0].isalnum() or tok[0] == "_"
+
+
+def _stop_is_inner(tok: str, after) -> bool:
+    """Whether the full stop after ``tok`` belongs to it (``after``: the token after the stop)."""
+    if after is None or not _word(after[0]):
+        return False  # the end of the text, or a mark follows: a sentence end
+    if tok.isdigit():
+        return True  # an ordinal: 17. Dezember, 1. Januar
+    first = after[0][0]
+    if first.islower() or first.isdigit():
+        return True  # bzw. die, e.g. here, Nr. 5
+    if len(tok) == 1 and tok.isalpha():
+        return True  # an initial: J. Smith, d. h. (then h. by the caller)
+    return False
 
 
 def needs_segmentation(text: str) -> bool:
@@ -93,7 +153,7 @@ def segment_words(text: str, segmenter: str = "auto") -> tuple[str, ...]:
     if segmenter == "whitespace" or not needs_segmentation(text):
         if segmenter == "icu":
             _word_breaker()
-        return tuple(_TOKEN.findall(text))
+        return tuple(_spaced_words(text))
     if segmenter not in SEGMENTERS:
         raise UsageError(f"segmenter must be one of {', '.join(SEGMENTERS)}, got {segmenter!r}")
     out: list[str] = []
@@ -101,7 +161,7 @@ def segment_words(text: str, segmenter: str = "auto") -> tuple[str, ...]:
         if i % 2:       # odd parts are the unspaced-script runs
             out.extend(_icu_words(part))
         elif part:
-            out.extend(_TOKEN.findall(part))
+            out.extend(_spaced_words(part))
     return tuple(out)
 
 
