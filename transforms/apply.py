@@ -5,10 +5,7 @@
   batching     per record; fixed-size ``BatchElements``; or, with
                ``batch_weight``, ``SortAndBatchElements`` by ``weight`` (length
                bucketing under a token budget)
-  grouped      ``GroupByKey`` on ``group_key``; each group is one batch.  A step
-               that decides from a small ``group_value`` (dedup: id + digest)
-               groups only those on runners that hold groups in memory, and
-               rejects by id (``verdicts``, a side input): see ``_by_values``
+  grouped      ``GroupByKey`` on ``group_key``; each group is one batch
   summary      ``CombineGlobally`` of the step's Summary, turned into the
                context by ``make_context`` and given to every batch as a side input
   model        a ModelStep runs through ``RunInference`` with ``StepModelHandler``
@@ -124,178 +121,15 @@ def _with_context(batch, context=None):
     return batch, context
 
 
-# Runners that keep every grouped value in memory until the group is read:
-# the direct runner (in-process or with worker processes) and Prism.
-IN_MEMORY_RUNNERS = ("directrunner", "switchingdirectrunner", "bundlebaseddirectrunner", "fnapirunner",
-                     "prismrunner")
-
-
-def holds_groups_in_memory(pipeline) -> bool:
-    """True on Beam's local runners, where a GroupByKey of whole records
-    holds the whole corpus in memory: the direct runner, and the portable
-    runner's embedded job server (the same in-memory runner) with workers on
-    this machine, which can read the files records wait in."""
-    from apache_beam.options.pipeline_options import PortableOptions
-    name = type(pipeline.runner).__name__.lower()
-    if name == "portablerunner":
-        portable = pipeline.options.view_as(PortableOptions)
-        env, config = (portable.environment_type or "").upper(), portable.environment_config or ""
-        local = (env in ("LOOPBACK", "BEAM:ENV:HARNESS_SUBPROCESS_PYTHON:V1")
-                 or env == "EXTERNAL" and config.startswith(("localhost:", "127.0.0.1:")))
-        return portable.job_endpoint == "embed" and local
-    return name in IN_MEMORY_RUNNERS
-
-
-VALUE_SHARDS = 64    # groups of keys shuffled together (one list per shard in a worker)
-VALUE_FLUSH = 20000  # values held per shard before they are sent on
-
-
-class _PackValuesFn(beam.DoFn):
-    """(key, value) of each record, sent as one pickled list per shard of
-    keys and bundle: an in-memory runner then holds a few bytes a record,
-    not a Python object per key and value."""
-
-    def __init__(self, step: Step):
-        self.step = step
-
-    def start_bundle(self):
-        self._shards: dict = {}
-
-    def process(self, record):
-        key = self.step.group_key(record)
-        shard = self._shards.setdefault(_shard_of(key), [])
-        shard.append((key, self.step.group_value(record)))
-        if len(shard) >= VALUE_FLUSH:
-            yield self._flush(_shard_of(key))
-
-    def finish_bundle(self):
-        from apache_beam.transforms.window import GlobalWindow
-        from apache_beam.utils.timestamp import MIN_TIMESTAMP
-        from apache_beam.utils.windowed_value import WindowedValue
-        for shard in list(self._shards):
-            yield WindowedValue(self._flush(shard), MIN_TIMESTAMP, [GlobalWindow()])
-
-    def _flush(self, shard: int):
-        import pickle
-        return shard, pickle.dumps(self._shards.pop(shard), protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _shard_of(key) -> int:
-    import zlib
-    data = key if isinstance(key, bytes) else repr(key).encode("utf-8")
-    return zlib.crc32(data) % VALUE_SHARDS
-
-
-def _shard_verdicts(element, step: Step):
-    """The verdicts of every group of keys in one shard."""
-    import pickle
-    groups: dict = {}
-    for blob in element[1]:
-        for key, value in pickle.loads(blob):
-            groups.setdefault(key, []).append(value)
-    for values in groups.values():
-        yield from step.verdicts(values)
-
-
-def _spill_folder() -> str:
-    """A local folder for records waiting on a whole-corpus decision
-    (in-memory runners run on this machine); removed when the driver exits."""
-    import atexit
-    import shutil
-    import tempfile
-    folder = tempfile.mkdtemp(prefix="xlaug-spill-")
-    atexit.register(shutil.rmtree, folder, True)
-    return folder
-
-
-class _SpillFn(beam.DoFn):
-    """Writes each bundle's records, packed, to a file of their own; emits
-    the file's name when the bundle ends."""
-
-    def __init__(self, folder: str):
-        self.folder = folder
-
-    def start_bundle(self):
-        self._file = None
-
-    def process(self, record):
-        if self._file is None:
-            import os
-            import uuid
-            self._path = os.path.join(self.folder, uuid.uuid4().hex)
-            self._file = open(self._path, "wb")
-        data = pack_record(record)
-        self._file.write(len(data).to_bytes(4, "little") + data)
-
-    def finish_bundle(self):
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-            from apache_beam.transforms.window import GlobalWindow
-            from apache_beam.utils.timestamp import MIN_TIMESTAMP
-            from apache_beam.utils.windowed_value import WindowedValue
-            yield WindowedValue(self._path, MIN_TIMESTAMP, [GlobalWindow()])
-
-
-def _unspill(path: str):
-    """The records of one spilled file, then the file is removed."""
-    import os
-    with open(path, "rb") as f:
-        while True:
-            head = f.read(4)
-            if not head:
-                break
-            yield unpack_record(f.read(int.from_bytes(head, "little")))
-    os.remove(path)
-
-
-class _VerdictFn(beam.DoFn):
-    """A record named in the verdicts is rejected with its reason; the rest pass."""
-
-    def __init__(self, stage: str):
-        self.stage = stage
-
-    def process(self, record, verdicts):
-        verdict = verdicts.get(record.id)
-        if verdict is None:
-            yield record
-        else:
-            yield beam.pvalue.TaggedOutput(REJECTED, Rejected.of(record, self.stage, *verdict))
-
-
 class ApplyStep(beam.PTransform):
     """Run any ``Step`` on a PCollection of records; returns
-    ``StageOutput(kept, rejected, context)``.  Labelled with the step's name.
+    ``StageOutput(kept, rejected, context)``.  Labelled with the step's name."""
 
-    ``by_values``: for a step with ``group_values``, group only its small
-    values and reject by id (True), or group whole records (False); None:
-    by values on runners that hold groups in memory, where it keeps memory
-    flat in the size of the corpus; whole records elsewhere, where a
-    shuffle scales and the verdicts (one a rejected record) need not fit in
-    each worker's memory."""
-
-    def __init__(self, step: Step, by_values: bool | None = None):
+    def __init__(self, step: Step):
         if not isinstance(step, Step):
             raise TypeError(f"ApplyStep needs a xlaug.transforms.stage.Step, got {type(step).__name__}")
         super().__init__(label=step.name)
         self.step = step
-        self.by_values = by_values
-
-    def _by_values(self, records):
-        """Group the small values, and keep the records on disk meanwhile: an
-        in-memory runner would otherwise hold every record until the
-        verdicts are known (they need the whole corpus)."""
-        step = self.step
-        verdicts = (records | "Pack values" >> beam.ParDo(_PackValuesFn(step))
-                    | "Group values" >> beam.GroupByKey()
-                    | "Verdicts" >> beam.FlatMap(_shard_verdicts, step))
-        folder = _spill_folder()
-        waiting = (records | "Spill" >> beam.ParDo(_SpillFn(folder))
-                   | "Spread spills" >> beam.Reshuffle()
-                   | "Unspill" >> beam.FlatMap(_unspill))
-        outs = waiting | "Decide" >> beam.ParDo(_VerdictFn(step.name), beam.pvalue.AsDict(verdicts)).with_outputs(
-            REJECTED, main="kept")
-        return StageOutput(outs.kept, outs[REJECTED])
 
     def _batches(self, records):
         step = self.step
@@ -321,12 +155,6 @@ class ApplyStep(beam.PTransform):
 
     def expand(self, records):
         step = self.step
-        if step.grouped and step.group_values and step.summary is None:
-            by_values = self.by_values
-            if by_values is None:
-                by_values = holds_groups_in_memory(records.pipeline)
-            if by_values:
-                return self._by_values(records)
         context = None
         if step.summary is not None:
             context = (records | "Summary" >> beam.CombineGlobally(_SummaryFn(step.summary))
