@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from xlaug.pipelines.options import Option, choice, device, integer, lang_code, number, path, text
 
-HELP = "back-translate text with a Hugging Face seq2seq model (Marian, NLLB, M2M100, T5)"
+HELP = "back-translate text with a Hugging Face seq2seq model (Marian, NLLB, M2M100, T5), on transformers or CTranslate2"
 DESCRIPTION = (
     "Translate each record's source text (src_lang -> tgt_lang) into tgt_text with a "
     "seq2seq model named by hub id or local directory, through Beam RunInference with "
@@ -30,6 +30,14 @@ def translate_options(*, required: bool) -> tuple:
                help="the model's own target language code (e.g. deu_Latn)"),
         Option("prefix", text, group=MODEL_GROUP,
                help="task prefix for T5-type models (default: 'translate X to Y: ')"),
+        Option("engine", choice("hf", "ct2"), "hf", group=MODEL_GROUP,
+               help="decoding engine: hf (transformers generate) or ct2 (CTranslate2, extra xlaug[ct2]; "
+                    "see docs/backtranslation.md)"),
+        Option("compute-type", choice("int8", "int8_float16", "float16", "bfloat16", "float32"), group=MODEL_GROUP,
+               help="ct2 engine: weights and compute type (default int8 on CPU, float16 on GPU)"),
+        Option("ct2-model", path, metavar="DIR", group=MODEL_GROUP,
+               help="ct2 engine: a converted CTranslate2 folder to use as it is (default: convert "
+                    "--translate-model once, cached under ~/.cache/xlaug/ct2)"),
         Option("large-model", flag=True, group=MODEL_GROUP,
                help="load one model per machine shared by worker processes (Beam large_model)"),
         Option("batch-tokens", integer(min=1), 4096, group=BATCH_GROUP,
@@ -81,6 +89,17 @@ def check_translation(o) -> None:
     from xlaug.transforms.models import ModelLoadError, check_model
     from xlaug.transforms.seq2seq import Translator
     decoding(o)
+    if o.engine == "ct2":
+        from xlaug.transforms.ct2 import is_ct2_folder, require_ctranslate2
+        from xlaug.transforms.models import ModelLoadError as _LoadError
+        try:
+            require_ctranslate2()
+        except _LoadError as e:
+            raise UsageError(f"--engine ct2: {e}") from None
+        if o.ct2_model and not is_ct2_folder(o.ct2_model):
+            raise UsageError(f"--ct2-model: '{o.ct2_model}' is not a CTranslate2 model folder (no model.bin)")
+    elif o.compute_type or o.ct2_model:
+        raise UsageError("--compute-type and --ct2-model need --engine ct2 (the hf engine uses --dtype)")
     src, tgt = o.src_code or o.src_lang, o.tgt_code or o.tgt_lang
     for option, name, langs in (("--translate-model", o.translate_model, (src, tgt)),
                                 ("--round-trip-model", o.round_trip_model, (tgt, src))):
@@ -103,4 +122,5 @@ def build_stages(o) -> list:
         long_input=o.long_input, device=o.device, dtype=o.dtype, threads=o.threads,
         batch_tokens=o.batch_tokens, max_batch_size=o.translate_batch_size,
         bucketing=not o.no_bucketing, src_code=o.src_code, tgt_code=o.tgt_code,
-        prefix=o.prefix, max_input_tokens=o.max_input_tokens, large_model=o.large_model)]
+        prefix=o.prefix, max_input_tokens=o.max_input_tokens, large_model=o.large_model,
+        engine=o.engine, compute_type=o.compute_type, ct2_model=o.ct2_model)]

@@ -76,10 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="xlaug",
         description="Synthetic data for cross-lingual NLP on Apache Beam: back-translation, "
                     "annotation projection, code-switching and quality filtering.")
+    parser.group_help = {}  # `xlaug run` alone shows the run commands, not the top level
     groups = parser.add_subparsers(dest="group", metavar="{" + ",".join(GROUPS) + "}")
     group_parsers = {}
     for name, help_text in GROUPS.items():
         gp = groups.add_parser(name, help=help_text, description=help_text)
+        parser.group_help[name] = gp
         group_parsers[name] = gp.add_subparsers(dest="command", metavar="COMMAND")
     for (group, command) in COMMANDS:
         module = command_module(group, command)
@@ -196,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parsed = parse_args(argv)
         if parsed is None:
-            build_parser().print_help()
+            parser = build_parser()
+            parser.group_help.get(argv[0] if argv else "", parser).print_help()
             return 2
         group, command, options = parsed
         if group == "run":

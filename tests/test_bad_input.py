@@ -270,3 +270,29 @@ def test_real_load_problems_still_warn(tmp_path, tiny_encoder, caplog):
     with caplog.at_level("WARNING"):
         load_pretrained(AutoModel, tiny_encoder, unread=("pooler.",))
     assert not [r for r in caplog.records if r.name == "xlaug.transforms.quiet"]
+
+
+def test_worker_start_up_noise_dropped_real_worker_warnings_kept(caplog):
+    """The multi-process runner relays each worker's log through one logger:
+    the expected start-up lines go, anything else a worker says stays."""
+    import logging
+
+    from xlaug.transforms.quiet import drop_known_noise
+    drop_known_noise()
+    log = logging.getLogger("apache_beam.runners.portability.local_job_service")
+    with caplog.at_level("WARNING"):
+        log.warning("Worker: %s", 'message: "No semi_persistent_directory found: ..."')
+        log.warning("Worker: %s", "message: \"Discarding unparseable args: ['--pipeline_type_check']\"")
+        log.warning("Worker: %s", 'message: "out of memory"')
+    assert [r.getMessage() for r in caplog.records] == ['Worker: message: "out of memory"']
+
+
+def test_multiprocess_run_prints_no_worker_noise(tmp_path):
+    corpus = _write(tmp_path / "in.tsv", "Hello world .\tHallo Welt .\nA cat .\tEine Katze .\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    res = subprocess.run([sys.executable, "-m", "xlaug", "run", "filter", "--input", corpus,
+                          "--output", str(tmp_path / "out"), "--runner", "multiprocess"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "read 2, kept 2" in res.stdout
+    assert "semi_persistent" not in res.stderr and "unparseable" not in res.stderr, res.stderr

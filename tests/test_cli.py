@@ -25,6 +25,16 @@ def test_help_lists_every_command(capsys):
                 assert command in out, f"xlaug {group} --help does not list {command}"
 
 
+def test_group_without_command_shows_that_groups_commands(capsys):
+    from xlaug.pipelines.cli import COMMANDS
+    assert main(["run"]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("usage: xlaug run")
+    assert all(command in out for g, command in COMMANDS if g == "run")
+    assert main([]) == 2
+    assert capsys.readouterr().out.startswith("usage: xlaug [")
+
+
 def _first_run_command():
     from xlaug.pipelines.cli import COMMANDS
     import importlib

@@ -39,12 +39,15 @@ def build_seq2seq(path: str, *, d_model: int = 32, layers: int = 2, vocab_size: 
     from transformers import MarianConfig, MarianMTModel, PreTrainedTokenizerFast
 
     _seed(seed)
-    specials = ["<pad>", "</s>", "<unk>"] + list(lang_codes or [])
+    specials = ["</s>", "<unk>"] + list(lang_codes or [])
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
     tok.train_from_iterator(CORPUS * 4, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials))
+    # <pad> is the last entry, as in real OPUS-MT vocabularies (CTranslate2's
+    # Marian converter drops it there: the decoder starts from a zero embedding).
+    tok.add_special_tokens(["<pad>"])
     eos = tok.token_to_id("</s>")
     tok.post_processor = processors.TemplateProcessing(
         single="$A </s>", pair="$A $B </s>", special_tokens=[("</s>", eos)])
@@ -58,6 +61,8 @@ def build_seq2seq(path: str, *, d_model: int = 32, layers: int = 2, vocab_size: 
                        pad_token_id=pad, decoder_start_token_id=pad, eos_token_id=eos,
                        forced_eos_token_id=eos, max_length=max_positions)
     model = MarianMTModel(cfg).eval()
+    # As in real OPUS-MT checkpoints: <pad> only starts the decoder, it is never generated.
+    model.generation_config.bad_words_ids = [[pad]]
     os.makedirs(path, exist_ok=True)
     model.save_pretrained(path)
     fast.save_pretrained(path)

@@ -27,6 +27,10 @@ arrival order, for comparison.
 """
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
+
 from xlaug.transforms.record import Record, Rejected
 from xlaug.transforms.segment import join_tokens, split_sentences
 from xlaug.transforms.seq2seq import Decoding, Translator
@@ -35,6 +39,31 @@ from xlaug.transforms.stage import ModelStep
 STAGE = "backtranslate"
 LONG_INPUT = ("split", "reject")
 FORWARD, BACK = "forward", "back"
+ENGINES = ("hf", "ct2")
+# Token ids kept from the length check (``weight``) until the batch that
+# translates them: enough for the records of a sort window in flight.
+ENCODED_KEPT = 20_000
+# Per process and tokenizer: the weighing DoFn and the inference DoFn hold
+# copies of the stage, so the kept ids live here, not on the stage.
+_KEPT: dict = {}
+_KEPT_LOCK = threading.Lock()
+
+
+def make_translator(kwargs: dict) -> Translator:
+    """The translator of one direction for its engine (``hf`` or ``ct2``)."""
+    kw = dict(kwargs)
+    engine = kw.pop("engine", "hf")
+    compute_type, ct2_model = kw.pop("compute_type", None), kw.pop("ct2_model", None)
+    if engine == "ct2":
+        from xlaug.transforms.ct2 import Ct2Translator
+        return Ct2Translator(compute_type=compute_type, ct2_model=ct2_model, **kw)
+    return Translator(**kw)
+
+
+def tokenizer_only(kwargs: dict) -> Translator:
+    """A translator that only tokenizes: the same for both engines."""
+    kw = {k: v for k, v in kwargs.items() if k not in ("engine", "compute_type", "ct2_model")}
+    return Translator(**kw).load_tokenizer()
 
 
 class Translators:
@@ -43,9 +72,9 @@ class Translators:
     ``large_model`` hands out a proxy that supports nothing else)."""
 
     def __init__(self, forward: dict, back: dict | None):
-        self.models = {FORWARD: Translator(**forward).load()}
+        self.models = {FORWARD: make_translator(forward).load()}
         if back is not None:
-            self.models[BACK] = Translator(**back).load()
+            self.models[BACK] = make_translator(back).load()
 
     def translate(self, direction: str, encoded: list[list[int]], keys: list[str],
                   decoding: Decoding) -> list[list[tuple[str, float]]]:
@@ -80,12 +109,31 @@ class _Side:
     """One direction's tokenizer and limits: what preparing inputs needs."""
 
     def __init__(self, kwargs: dict, long_input: str, reason_prefix: str):
-        self.translator = Translator(**kwargs).load_tokenizer()
+        self.translator = tokenizer_only(kwargs)
         self.limit = self.translator.max_input_tokens
         self.long_input, self.prefix = long_input, reason_prefix
+        key = json.dumps({k: v for k, v in kwargs.items() if k not in ("engine", "compute_type", "ct2_model")},
+                         sort_keys=True, default=str)
+        with _KEPT_LOCK:
+            self._kept = _KEPT.setdefault(key, OrderedDict())
 
     def count(self, text: str) -> int:
         return len(self.translator.encode(text))
+
+    def weigh(self, text: str) -> int:
+        """Token count of a record's text for batching; its ids are kept for
+        ``prepare`` (tokenized once when both run in the same process)."""
+        ids = self.translator.encode(text)
+        with _KEPT_LOCK:
+            self._kept[text] = ids
+            if len(self._kept) > ENCODED_KEPT:
+                self._kept.popitem(last=False)
+        return len(ids)
+
+    def encode(self, text: str) -> list[int]:
+        with _KEPT_LOCK:
+            ids = self._kept.pop(text, None)
+        return ids if ids is not None else self.translator.encode(text)
 
     def prepare(self, record: Record, side: str, stage: str):
         """(inputs, None) with inputs = [(ids, key)] for the text of ``side``
@@ -93,7 +141,7 @@ class _Side:
         text, key = record.text(side), record.id
         if text is None or not text.strip():
             return None, Rejected.of(record, stage, self.prefix + "empty_text", f"no {side} text to translate")
-        ids = self.translator.encode(text)
+        ids = self.encode(text)
         if len(ids) <= self.limit:
             return [(ids, key)], None
         if self.long_input == "reject":
@@ -160,9 +208,12 @@ class BackTranslate(ModelStep):
                  threads: int | None = 1, batch_tokens: int = 4096, max_batch_size: int = 64,
                  bucketing: bool = True, src_code: str | None = None, tgt_code: str | None = None,
                  prefix: str | None = None, rt_prefix: str | None = None, family: str = "auto",
-                 max_input_tokens: int | None = None, large_model: bool = False):
+                 max_input_tokens: int | None = None, large_model: bool = False, engine: str = "hf",
+                 compute_type: str | None = None, ct2_model: str | None = None):
         if long_input not in LONG_INPUT:
             raise ValueError(f"long_input must be one of {', '.join(LONG_INPUT)}")
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
         if batch_tokens < 1 or max_batch_size < 1:
             raise ValueError("batch_tokens and max_batch_size must be positive")
         self.model, self.src_lang, self.tgt_lang = model, src_lang, tgt_lang
@@ -171,8 +222,16 @@ class BackTranslate(ModelStep):
         self.bucketing, self.large_model, self.threads = bucketing, large_model, threads
         common = dict(family=family, device=device, dtype=dtype, batch_tokens=batch_tokens,
                       max_batch_size=max_batch_size, max_input_tokens=max_input_tokens, sort=bucketing)
+        if engine == "ct2":
+            from xlaug.transforms.ct2 import COMPUTE_TYPES
+            if compute_type is not None and compute_type not in COMPUTE_TYPES:
+                raise ValueError(f"compute_type must be one of {', '.join(COMPUTE_TYPES)}, not {compute_type!r}")
+            common.update(engine=engine, compute_type=compute_type)
+        self.engine = engine
         self.forward_kwargs = dict(common, model=model, src_lang=src_code or src_lang,
                                    tgt_lang=tgt_code or tgt_lang, prefix=prefix)
+        if engine == "ct2" and ct2_model:
+            self.forward_kwargs["ct2_model"] = ct2_model
         self.back_kwargs = dict(common, model=round_trip_model, src_lang=tgt_code or tgt_lang,
                                 tgt_lang=src_code or src_lang, prefix=rt_prefix) if round_trip_model else None
         # Batches: length-bucketed under the token budget, or fixed-size in arrival order.
@@ -217,7 +276,7 @@ class BackTranslate(ModelStep):
         """Tokens of the source text: what a record costs in a batch."""
         self.setup()
         text = record.text("src")
-        return self._sides[FORWARD].count(text) if text and text.strip() else 1
+        return self._sides[FORWARD].weigh(text) if text and text.strip() else 1
 
     def process(self, record: Record):
         return self.process_batch([record])

@@ -8,6 +8,9 @@
   in one line, about weights that are really missing; prefixes the caller
   never reads (an encoder's pooler, when only hidden states are used) are
   not worth a warning.
+- Beam's multi-process runner relays every worker's start-up warnings
+  ("No semi_persistent_directory found", "Discarding unparseable args" for
+  the direct runner's own options): expected, once per worker, dropped.
 - Tokenizers warn about inputs longer than the model takes; the stages that
   handle long input by policy (reject, window, chunk) tokenize with
   ``verbose=False`` instead of silencing anything here.
@@ -19,6 +22,8 @@ import logging
 LOG = logging.getLogger(__name__)
 
 _BEAM_NOISE = ("apitools not found",)
+_WORKER_LOG = "apache_beam.runners.portability.local_job_service"
+_WORKER_NOISE = ("No semi_persistent_directory found", "Discarding unparseable args")
 
 
 class _Drop(logging.Filter):
@@ -29,15 +34,19 @@ class _Drop(logging.Filter):
         self.texts = texts
 
     def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.msg if isinstance(record.msg, str) else str(record.msg)
+        try:
+            msg = record.getMessage()
+        except Exception:  # a malformed record is not ours to judge
+            return True
         return not any(t in msg for t in self.texts)
 
 
 def drop_known_noise() -> None:
-    """Install the filter for Beam's import-time message (idempotent)."""
-    root = logging.getLogger()
-    if not any(isinstance(f, _Drop) and f.texts == _BEAM_NOISE for f in root.filters):
-        root.addFilter(_Drop(_BEAM_NOISE))
+    """Install the filters for Beam's expected messages (idempotent)."""
+    for name, texts in (("", _BEAM_NOISE), (_WORKER_LOG, _WORKER_NOISE)):
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _Drop) and f.texts == texts for f in log.filters):
+            log.addFilter(_Drop(texts))
 
 
 def load_pretrained(auto_cls, name: str, *, unread: tuple[str, ...] = (), **kwargs):

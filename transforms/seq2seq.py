@@ -377,6 +377,7 @@ def _make_picker(decoding: Decoding, seeds: list[int], device):
             else:
                 chosen = scores.argmax(dim=-1, keepdim=True)
             self.logps.append(logp.gather(-1, chosen).squeeze(-1))
+            self.last_chosen = chosen.squeeze(-1)
             out = torch.full_like(scores, float("-inf"))
             return out.scatter_(-1, chosen, 0.0)
 
