@@ -149,10 +149,14 @@ def fit(model_dir: str, pairs, out_dir: str, config: FitConfig = FitConfig(), *,
     opt = torch.optim.AdamW(trainable, lr=config.lr)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
+    # Forward through the layers up to the deepest fitted one only (a view
+    # sharing the weights; the layers above cannot change the loss).
+    from xlaug.transforms.align import _without_layers_above
+    view = _without_layers_above(model, max(layers))
     order_rng = random.Random(config.seed)
     steps, epoch_losses, step_losses = 0, [], []
     start = time.perf_counter()
-    model.train()
+    view.train()
     for epoch in range(config.epochs):
         order = list(range(len(data)))
         order_rng.shuffle(order)
@@ -161,8 +165,8 @@ def fit(model_dir: str, pairs, out_dir: str, config: FitConfig = FitConfig(), *,
             if config.max_steps is not None and steps >= config.max_steps:
                 break
             batch = [data[k] for k in order[s:s + config.batch_size]]
-            src_states, m = _states(model, [x[0] for x in batch], pad_id, layers)
-            tgt_states, n = _states(model, [x[1] for x in batch], pad_id, layers)
+            src_states, m = _states(view, [x[0] for x in batch], pad_id, layers)
+            tgt_states, n = _states(view, [x[1] for x in batch], pad_id, layers)
             loss = sum(self_training_loss(src_states[layer], tgt_states[layer], m, n, config.threshold,
                                           config.temperature)[0] for layer in layers) / len(layers)
             opt.zero_grad()
@@ -176,6 +180,7 @@ def fit(model_dir: str, pairs, out_dir: str, config: FitConfig = FitConfig(), *,
                 log(f"epoch {epoch + 1} step {steps}: loss {total / count:.4f} "
                     f"({time.perf_counter() - start:.0f}s)")
         epoch_losses.append(total / max(count, 1))
+    view.eval()
     model.eval()
     seconds = time.perf_counter() - start
     result = FitResult(out_dir=out_dir, pairs_used=len(data), pairs_skipped=skipped, steps=steps,
