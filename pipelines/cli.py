@@ -210,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(e).splitlines() or [""]:  # several problems: one line each
             print(f"xlaug: error: {line}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C: one line (pipelines/interrupt.py keeps workers quiet)
+        print(f"xlaug: {str(e) or 'interrupted'}", file=sys.stderr)
         return 130
 
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
 import time
-
-import re
 
 from xlaug.pipelines.options import Option, choice, integer, lang_code, path, text
 from xlaug.transforms.errors import UsageError as CliError
@@ -68,6 +67,9 @@ OUTPUT_OPTIONS = (
     Option("shards", integer(min=0), 0, group="output", help="files per split (0: the runner decides)"),
     Option("seed", integer(), 0, group="output", help="seed for every random choice"),
     Option("overwrite", flag=True, group="output", help="replace an existing output folder"),
+    Option("resume", flag=True, group="output",
+           help="finish an interrupted run into the same --output: the same command again, plus "
+                "--resume; parts already finished (input files, local runners) are not redone"),
     Option("export", choice(*EXPORTS), metavar="{" + ",".join(EXPORTS) + "}", group="output",
            help="columns of the dataset: ner/pos (tokens, ner_tags/pos_tags as ClassLabel, langs), "
                 "mt (translation dict), text (text, langs), records (xlaug's full record); "
@@ -84,6 +86,8 @@ RUNNER_OPTIONS = (
                 "or any Beam runner name (FlinkRunner, SparkRunner, ...)"),
     Option("workers", integer(min=0), 0, group=RUNNER_GROUP,
            help="worker processes for local runners (0: default)"),
+    Option("quiet", flag=True, group=RUNNER_GROUP,
+           help="no progress line and no warnings on stderr (progress shows only on a terminal anyway)"),
     Option("dataflow-gpu", gpu_spec, metavar="TYPE[:COUNT]", group=RUNNER_GROUP,
            help="dataflow: GPU workers, e.g. nvidia-tesla-t4:1 (installs the driver, one process per VM)"),
     Option("dry-run", flag=True, group=RUNNER_GROUP,
@@ -155,76 +159,11 @@ def input_spec(args):
     return input_specs(args)[0]
 
 
-# What a run writes into its output folder (and removes again when it fails).
-OUTPUTS = ("data", "rejected", "report", "_stats", "report.json", "README.md")
-
-
-def prepare_output(args, claimed: dict | None = None) -> str:
-    """Check and make the output folder; one-line CliError when it cannot be
-    used.  ``claimed`` (if given) learns the folder and whether this run made
-    it, so a failed run can remove what it wrote."""
-    out = args.output
-    if "://" in out:
-        return _prepare_remote_output(args, claimed)
-    if os.path.isfile(out):
-        raise CliError(f"{out}: exists and is a file; --output needs a folder")
-    parent = os.path.dirname(os.path.abspath(out))
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        raise CliError(f"{out}: cannot make the output folder there, {parent} is a file")
-    existed = os.path.isdir(out)
-    if existed and os.listdir(out):
-        if not args.overwrite:
-            raise CliError(f"{out}: folder exists and is not empty (pass --overwrite to replace it)")
-        _remove_outputs(out)
-    try:
-        os.makedirs(out, exist_ok=True)
-    except OSError as e:
-        raise CliError(f"{out}: cannot make the output folder: {e.strerror}") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise CliError(f"{out}: the output folder is not writable")
-    out = os.path.abspath(out)
-    if claimed is not None:
-        claimed.update(out_dir=out, created=not existed)
-    return out
-
-
-def _prepare_remote_output(args, claimed: dict | None) -> str:
-    """gs://, s3://, ...: the bucket must exist; an output there must be empty
-    unless --overwrite (folders are name prefixes there: nothing to make)."""
-    from xlaug.transforms import storage
-    out = args.output.rstrip("/")
-    try:
-        storage.check_bucket(out)
-        existing = storage.listing(out)
-    except storage.StorageError as e:
-        raise CliError(str(e)) from None
-    if existing:
-        if not args.overwrite:
-            raise CliError(f"{out}: folder exists and is not empty (pass --overwrite to replace it)")
-        _remove_outputs(out)
-    if claimed is not None:
-        claimed.update(out_dir=out, created=False)
-    return out
-
-
-def _remove_outputs(out: str, folder_too: bool = False) -> None:
-    """Remove what a run writes into ``out`` (and ``out`` itself when this run made it)."""
-    if "://" in out:
-        from xlaug.transforms import storage
-        prefix = out.rstrip("/") + "/"
-        storage.delete([p for p in storage.listing(out)
-                        if p[len(prefix):].split("/", 1)[0] in OUTPUTS])
-        return
-    for name in OUTPUTS:
-        p = os.path.join(out, name)
-        if os.path.isdir(p):
-            shutil.rmtree(p, ignore_errors=True)
-        elif os.path.lexists(p):
-            os.remove(p)
-    if folder_too and os.path.isdir(out) and not os.listdir(out):
-        os.rmdir(out)
+def prepare_output(args, fingerprint: dict | None = None):
+    """Check and make the output folder with its temporary area
+    (pipelines/outdir.py); one-line CliError when it cannot be used."""
+    from xlaug.pipelines import outdir
+    return outdir.prepare(args, fingerprint or {})
 
 
 def run_pipeline(args: argparse.Namespace, stages: list, *, command: str) -> dict:
@@ -234,13 +173,24 @@ def run_pipeline(args: argparse.Namespace, stages: list, *, command: str) -> dic
 
     Raises CliError on bad input before any work is done, and when the run
     keeps no record (no dataset is written then; the rejected records and the
-    report are).  A run that fails leaves no half-written output behind."""
+    report are).  The run writes into a temporary area of the output folder
+    and publishes at the end, report.json last (pipelines/outdir.py): a run
+    that fails leaves nothing behind; one that is interrupted (Ctrl-C, or
+    killed) leaves its temporary area for --resume, and no dataset."""
+    from xlaug.pipelines import outdir
+    from xlaug.pipelines.interrupt import Interrupted, abandon
     claimed: dict = {}
     try:
         report = _run_pipeline(args, stages, command=command, claimed=claimed)
+    except KeyboardInterrupt:
+        abandon()
+        plan = claimed.get("plan")
+        raise Interrupted("interrupted" + (
+            f"; the unfinished run is kept in {plan.tmp}: the same command with --resume finishes it"
+            if plan else "")) from None
     except BaseException as e:
-        if claimed:
-            _remove_outputs(claimed["out_dir"], folder_too=claimed["created"])
+        if claimed.get("plan"):
+            outdir.clean_failed(claimed["plan"])
         if isinstance(e, CliError) and claimed:
             # Raised on a worker (e.g. an unreadable input found mid-run): one line.
             raise CliError(str(e).split(" [while running")[0].splitlines()[0]) from None
@@ -249,7 +199,7 @@ def run_pipeline(args: argparse.Namespace, stages: list, *, command: str) -> dic
         return report
     if not report["kept"]:
         raise CliError(f"nothing kept: all {report['read'] + report.get('created', 0)} records were "
-                       f"rejected, so no dataset was written (why: {claimed['out_dir']}/rejected, report.json)")
+                       f"rejected, so no dataset was written (why: {claimed['plan'].final}/rejected, report.json)")
     return report
 
 
@@ -281,8 +231,11 @@ def export_plan(args: argparse.Namespace, command: str):
 def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claimed: dict) -> dict:
     import apache_beam as beam
 
+    from operator import itemgetter
+
+    from xlaug.pipelines.parts import local_count, plan_parts, run_parts
     from xlaug.runners import pipeline_options
-    from xlaug.transforms.apply import ApplyStep
+    from xlaug.transforms.apply import ApplyStep, StageOutput
     from xlaug.transforms.io import ReadCorpus, WriteDataset, parse_splits
     from xlaug.transforms.ledger import account
     from xlaug.transforms.report import build_report
@@ -302,9 +255,17 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
     if dry_run and args.runner != "dataflow":
         raise CliError("--dry-run builds a Dataflow job: it needs --runner dataflow")
     # A dry run writes nothing: the output is only checked (bucket, emptiness).
-    out_dir = args.output.rstrip("/") if dry_run else prepare_output(args, claimed)
-    if dry_run and "://" in out_dir:
-        prepare_output(args)
+    if dry_run:
+        out_dir = args.output.rstrip("/")
+        if "://" in out_dir:
+            from xlaug.pipelines import outdir
+            outdir.check(args)
+    else:
+        from xlaug.pipelines import outdir
+        stamp = outdir.fingerprint(command, args, [s.path for s in specs] + ([specs[0].target] if specs[0].target else []))
+        sizes = {f["path"]: f.get("size") for f in stamp["inputs"]}
+        plan = claimed["plan"] = outdir.prepare(args, stamp)
+        out_dir = plan.stage
     options = pipeline_options(args)
 
     check_steps(stages)
@@ -316,13 +277,31 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
     names = [st.name for st in stages]
 
     started = time.time()
+    spread = not (args.runner == "local" and not args.workers)
+    parts = None if dry_run else plan_parts(specs, args, sizes)
+    carried = None
+    if parts:  # the first stages part by part, each finished part kept for --resume
+        n_local = local_count(stages)
+        folders, wiring, order = run_parts(parts, stages[:n_local], plan, options, spread=spread)
+    if not dry_run and plan.resumed:
+        _clear_stage(plan)
     p = beam.Pipeline(options=options)
     with _finished(p, dry_run) as p:
-        read = p | ReadCorpus(specs, spread=not (args.runner == "local" and not args.workers))
-        outputs = [("read", read)]
-        books = [("read", None, read)]  # (name, input, output) for the identity check
-        current = read.kept
-        for st in stages:
+        if parts:
+            from xlaug.transforms.checkpoint import ReadCheckpoints
+            kept, rejected, table = p | ReadCheckpoints(folders)
+            done = ["read"] + [st.name for st in stages[:n_local]]
+            by_stage = rejected | "Stage of rejected" >> beam.Partition(lambda r, n: r[0], len(done))
+            outputs = [(name, StageOutput(None, part | f"Rejected {name}" >> beam.Map(itemgetter(1))))
+                       for name, part in zip(done, by_stage)]
+            carried = (table, wiring, order)
+            todo, books, current = stages[n_local:], [], kept
+        else:
+            read = p | ReadCorpus(specs, spread=spread)
+            outputs = [("read", read)]
+            books = [("read", None, read)]  # (name, input, output) for the identity check
+            todo, current = stages, read.kept
+        for st in todo:
             out = current | ApplyStep(st)
             outputs.append((st.name, out))
             books.append((st.name, current, out))
@@ -337,7 +316,7 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
         if kind in ("ner", "pos") and labels is None:  # the names come from the data
             from xlaug.transforms.export import CollectLabels
             current | CollectLabels(f"{out_dir}/_stats/labels.json")
-        (current, rejected, split_counts, account(books)) | CollectStats(
+        (current, rejected, split_counts, account(books, carried)) | CollectStats(
             f"{out_dir}/_stats/stats.json", outputs, score_ranges)
     seconds = time.time() - started
     if dry_run:
@@ -353,7 +332,8 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
                                  **({"score_units": units} if units else {})})
     if not report["kept"]:
         _remove_dataset(out_dir)
-    print_summary(report, out_dir)
+    outdir.publish(plan)
+    print_summary(report, plan.final)
     return report
 
 
@@ -419,9 +399,26 @@ class _finished:
 
     def __exit__(self, exc_type, *rest):
         if exc_type is None:
-            self.pipeline.result = self.pipeline.run()
-            self.pipeline.result.wait_until_finish()
+            self.pipeline.result = run_to_end(self.pipeline)
         return False
+
+
+def run_to_end(pipeline):
+    """Run ``pipeline`` to its end, shielded from Ctrl-C (pipelines/interrupt.py)."""
+    from xlaug.pipelines.interrupt import run_shielded
+    return run_shielded(_run_and_wait, pipeline)
+
+
+def _run_and_wait(pipeline):
+    result = pipeline.run()
+    result.wait_until_finish()
+    return result
+
+
+def _clear_stage(plan) -> None:
+    """What a killed run wrote after its parts: written again."""
+    from xlaug.pipelines import outdir
+    outdir.remove_stage(plan)
 
 
 def _remove_dataset(out_dir: str) -> None:

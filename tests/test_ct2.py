@@ -196,6 +196,14 @@ def test_conversion_cached_once_per_model_and_compute_type(models, ct2_cache):
     int8 = converted(models["m2m"], "int8")
     assert int8 != first and os.path.isfile(os.path.join(int8, "model.bin"))
     assert not [n for n in os.listdir(cache_root()) if n.startswith(".converting")]  # temp folders gone
+    # A changed file gives a new key (its digest is not taken from the index).
+    import shutil
+    copy = shutil.copytree(models["m2m"], os.path.join(ct2_cache, "m2m-copy"))
+    assert files_key(copy) == files_key(models["m2m"])
+    with open(os.path.join(copy, "config.json"), "a") as f:
+        f.write(" ")
+    assert files_key(copy) != files_key(models["m2m"])
+    shutil.rmtree(copy)
     # A given CTranslate2 folder is used as it is: nothing new is converted.
     before = sorted(os.listdir(cache_root()))
     t = Ct2Translator(models["m2m"], src_lang="en", tgt_lang="de", compute_type="int8", ct2_model=first).load()
@@ -264,3 +272,45 @@ def test_bad_engine_options():
         BackTranslate("m", "en", "de", engine="onnx")
     with pytest.raises(ValueError, match="compute_type must be one of"):
         BackTranslate("m", "en", "de", engine="ct2", compute_type="int4")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_encode_gives_the_tokenizers_ids(models, family):
+    """``encode`` calls the Rust tokenizer directly: the ids of ``tokenizer(...)``."""
+    from xlaug.transforms.seq2seq import Translator
+    t = Translator(models[family], src_lang="en", tgt_lang="de").load_tokenizer()
+    code = [t.tokenizer.convert_tokens_to_ids(t.src_code)] if t.src_code else []
+    for text in TEXTS + ["Grüße, naïve café — 北京 ", "  spaces   inside  ", "ünïcödé\u00a0nbsp"]:
+        ids = t.tokenizer(t.prefix + text, add_special_tokens=True)["input_ids"]
+        assert t.encode(text) == (ids if ids[:1] == code else code + ids)
+
+
+def test_chain_from_yaml_on_ct2_equals_hf(models, tmp_path):
+    """``engine: ct2`` in a chain's YAML runs end to end (CLI, Beam, output) with the hf output."""
+    import json
+
+    from xlaug.pipelines.cli import main
+    mono = tmp_path / "mono.en"
+    mono.write_text("\n".join(TEXTS + [""]) + "\n", encoding="utf-8")
+    rows = {}
+    for engine in ("hf", "ct2"):
+        extra = ", engine: ct2, compute-type: float32" if engine == "ct2" else ""
+        cfg = tmp_path / f"{engine}.yaml"
+        out = tmp_path / f"out-{engine}"
+        cfg.write_text(f"""
+input: {mono}
+input-format: text
+src-lang: en
+tgt-lang: de
+output: {out}
+output-format: jsonl
+export: records
+steps:
+  - backtranslate: {{translate-model: {models['marian']}, decoding: greedy, max-new-tokens: 12{extra}}}
+""", encoding="utf-8")
+        assert main(["run", "chain", "--config", str(cfg)]) == 0
+        report = json.load(open(out / "report.json"))
+        assert report["rejected_by_reason"] == {"empty_text": 1}
+        rows[engine] = sorted(json.loads(line)["tgt_text"] for f in os.listdir(out / "data")
+                              for line in open(out / "data" / f))
+    assert len(rows["hf"]) == len(TEXTS) and rows["ct2"] == rows["hf"]

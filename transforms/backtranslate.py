@@ -171,6 +171,22 @@ class _Side:
         return chunks
 
 
+_SIDES: dict = {}
+
+
+def _side(kwargs: dict, long_input: str, reason_prefix: str) -> _Side:
+    """One ``_Side`` per process and settings: the weighing and the translating
+    DoFns (copies of one stage) share its tokenizer instead of loading their own."""
+    key = (json.dumps(kwargs, sort_keys=True, default=str), long_input, reason_prefix)
+    with _KEPT_LOCK:
+        side = _SIDES.get(key)
+    if side is None:
+        side = _Side(kwargs, long_input, reason_prefix)
+        with _KEPT_LOCK:
+            side = _SIDES.setdefault(key, side)
+    return side
+
+
 def _rejoin(parts: list) -> list[tuple[str, float]] | dict:
     """Results of one input's chunks -> its hypotheses, or the first error."""
     if len(parts) == 1:
@@ -259,11 +275,11 @@ class BackTranslate(ModelStep):
         """Tokenizers (to count, split and encode inputs) and sacrebleu."""
         if self._sides is not None:
             return
-        sides = {FORWARD: _Side(self.forward_kwargs, self.long_input, "")}
+        sides = {FORWARD: _side(self.forward_kwargs, self.long_input, "")}
         if self.back_kwargs is not None:
             import sacrebleu
             self._sacrebleu = sacrebleu
-            sides[BACK] = _Side(self.back_kwargs, self.long_input, "round_trip_")
+            sides[BACK] = _side(self.back_kwargs, self.long_input, "round_trip_")
         self._sides = sides
 
     def __getstate__(self):
@@ -333,7 +349,9 @@ class BackTranslate(ModelStep):
         """One output record per hypothesis, with rank, score and provenance."""
         src_lang = record.src_lang or self.src_lang
         tgt_lang = self.tgt_lang or record.tgt_lang
-        params = dict(self.decoding.params(), direction=f"{src_lang}->{tgt_lang}")
+        if getattr(self, "_params", None) is None:
+            self._params = self.decoding.params()  # the same for every record: made once
+        params = dict(self._params, direction=f"{src_lang}->{tgt_lang}")
         if n_chunks > 1:
             params["chunks"] = n_chunks
         for rank, (text, score) in enumerate(hyps, 1):

@@ -4,7 +4,9 @@ language codes, limits, batching) with CTranslate2 doing the decoding.
 The Hugging Face model is converted once into ``~/.cache/xlaug/ct2/`` (env
 ``XLAUG_CACHE``), under a key of its files' contents and the compute type;
 the conversion writes into a temporary folder that is renamed into place, so
-concurrent workers never read half a model.  A given CTranslate2 folder
+concurrent workers never read half a model.  File digests are remembered by
+path, size and modification time (``ct2/digests.json``), so a worker start
+reads a large model again only when it changed.  A given CTranslate2 folder
 (``ct2_model``) is used as it is.
 
 What matches the hf engine (float32, same inputs): greedy and beam outputs and
@@ -64,8 +66,29 @@ def _local_folder(model: str, offline: bool) -> str:
                              f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 
+def _file_digest(path: str, known: dict) -> str:
+    """SHA-256 of a file's contents, remembered by (path, size, mtime): a worker
+    start re-reads a multi-GB model only when it changed."""
+    st = os.stat(path)
+    stamp = f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}"
+    if stamp not in known:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+        known[stamp] = h.hexdigest()
+    return known[stamp]
+
+
 def files_key(folder: str) -> str:
     """A hash of every file of a model folder (names and contents)."""
+    index = os.path.join(cache_root(), "digests.json")
+    try:
+        with open(index, encoding="utf-8") as f:
+            known = json.load(f)
+    except (OSError, ValueError):
+        known = {}
+    before = len(known)
     h = hashlib.sha256(f"xlaug-ct2-{CONVERTER_VERSION}".encode())
     for root, dirs, files in os.walk(folder, followlinks=True):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -73,11 +96,16 @@ def files_key(folder: str) -> str:
             if name.startswith("."):
                 continue
             path = os.path.join(root, name)
-            h.update(os.path.relpath(path, folder).encode() + b"\0")
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 22), b""):
-                    h.update(block)
-            h.update(b"\0")
+            h.update(f"{os.path.relpath(path, folder)}\0{_file_digest(path, known)}\0".encode())
+    if len(known) != before:
+        try:  # written whole then renamed: a reader never sees half an index
+            os.makedirs(cache_root(), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".digests-", dir=cache_root())
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(known, f)
+            os.replace(tmp, index)
+        except OSError:
+            pass  # only a cache of digests
     return h.hexdigest()[:20]
 
 
@@ -195,9 +223,17 @@ class Ct2Translator(Translator):
     def _prefixes(self, count: int) -> list[list[str]] | None:
         return [[self.tgt_code] for _ in range(count)] if self.tgt_code is not None else None
 
+    def _vocab(self) -> list[str]:
+        """id -> token of the tokenizer, made once (per-id look-ups cost more than decoding)."""
+        if getattr(self, "_id_to_token", None) is None:
+            self._id_to_token = self.tokenizer.convert_ids_to_tokens(list(range(len(self.tokenizer))))
+            self._token_to_id = {t: i for i, t in enumerate(self._id_to_token)}
+        return self._id_to_token
+
     def _generate(self, encoded: list[list[int]], keys: list[str], decoding: Decoding):
         tok = self.tokenizer
-        source = [tok.convert_ids_to_tokens(e) for e in encoded]
+        vocab = self._vocab()
+        source = [[vocab[i] for i in e] for e in encoded]
         if decoding.mode == "sample":
             return self._sample(source, keys, decoding)
         limit, forced = self._limits(decoding)
@@ -206,22 +242,19 @@ class Ct2Translator(Translator):
             source, self._prefixes(len(source)), beam_size=beams, num_hypotheses=decoding.n,
             length_penalty=1.0, max_decoding_length=limit, max_input_length=0,
             return_scores=True, return_end_token=True)
-        out = []
+        eos, unk, to_id = tok.eos_token, tok.unk_token_id, self._token_to_id
+        rows, scores = [], []
         for result in results:
-            hyps = []
             for tokens, score in zip(result.hypotheses, result.scores):
-                hyps.append(self._finish(tokens, score, forced))
-            out.append(hyps)
-        return out
-
-    def _finish(self, tokens: list[str], score: float, forced: bool) -> tuple[str, float]:
-        tok = self.tokenizer
-        ended = bool(tokens) and tokens[-1] == tok.eos_token
-        if forced and not ended:
-            # The hf engine ends this hypothesis with a forced EOS of log-prob 0.
-            score = score * len(tokens) / (len(tokens) + 1)
-        ids = tok.convert_tokens_to_ids(tokens)
-        return tok.decode(ids, skip_special_tokens=True).strip(), float(score)
+                if forced and not (tokens and tokens[-1] == eos):
+                    # The hf engine ends this hypothesis with a forced EOS of log-prob 0.
+                    score = score * len(tokens) / (len(tokens) + 1)
+                rows.append([to_id.get(t, unk) for t in tokens])
+                scores.append(float(score))
+        texts = tok.batch_decode(rows, skip_special_tokens=True)  # one call for the batch
+        per_row = [(t.strip(), s) for t, s in zip(texts, scores)]
+        n = decoding.n
+        return [per_row[i * n:(i + 1) * n] for i in range(len(results))]
 
     def _sample(self, source: list[list[str]], keys: list[str], decoding: Decoding):
         """Token by token, with one generator per (input, draw) as in the hf engine."""

@@ -429,7 +429,7 @@ def summaries(tallies: dict, stages: list[tuple[str, bool]], wiring: dict | None
 
 # -- Beam ------------------------------------------------------------------------------
 
-def account(stages: list) -> beam.PCollection:
+def account(stages: list, carried: tuple | None = None) -> beam.PCollection:
     """The identity check of a pipeline: ``stages`` is [(name, input
     PCollection or None, StageOutput)] in order; returns a PCollection of one
     dict {stage: summary} (see ``Tally.summary``).
@@ -437,7 +437,30 @@ def account(stages: list) -> beam.PCollection:
     Each distinct PCollection is read once (a stage's kept output is also
     the next stage's input) by a DoFn that tallies a bundle and emits the
     tallies when it ends; they are merged by one combine.  Nothing is
-    shuffled but a few kilobytes of table per bundle."""
+    shuffled but a few kilobytes of table per bundle.
+
+    ``carried``: (PCollection of tallies dicts, wiring, order) of stages
+    that ran earlier, in other pipelines (``tallies``; a resumed run's
+    finished parts): tables add up, so they simply join the merge."""
+    parts, wiring, order = _parts(stages)
+    if carried is not None:
+        pcoll, more_wiring, more_order = carried
+        parts = [pcoll] + parts
+        wiring = {**{k: [tuple(x) for x in v] for k, v in more_wiring.items()}, **wiring}
+        order = [tuple(x) for x in more_order] + order
+    return (parts | "Ledger parts" >> beam.Flatten()
+            | "Ledger" >> beam.CombineGlobally(_SummaryFn(order, wiring)))
+
+
+def tallies(stages: list) -> tuple:
+    """The raw, mergeable tallies of ``stages`` (as ``account`` takes them):
+    (PCollection of one tallies dict, wiring, order)."""
+    parts, wiring, order = _parts(stages)
+    return (parts | "Ledger parts" >> beam.Flatten()
+            | "Ledger" >> beam.CombineGlobally(_MergeFn())), wiring, order
+
+
+def _parts(stages: list) -> tuple[list, dict, list]:
     by_pcoll: dict[int, tuple] = {}
     for name, inp, out in stages:
         for pcoll, role in ((inp, IN), (out.kept, KEPT), (out.rejected, REJECTED)):
@@ -452,8 +475,21 @@ def account(stages: list) -> beam.PCollection:
             wiring[name].append((label, 1 if role == IN else -1))
         parts.append(pcoll | f"Ledger {label}" >> beam.ParDo(_BooksDoFn(roles, label)))
     order = [(name, inp is not None) for name, inp, _ in stages]
-    return (parts | "Ledger parts" >> beam.Flatten()
-            | "Ledger" >> beam.CombineGlobally(_SummaryFn(order, wiring)))
+    return parts, wiring, order
+
+
+class _MergeFn(beam.CombineFn):
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, acc, tallies):
+        return merge_all([acc, tallies])
+
+    def merge_accumulators(self, accumulators):
+        return merge_all(accumulators)
+
+    def extract_output(self, acc):
+        return acc
 
 
 class _BooksDoFn(beam.DoFn):

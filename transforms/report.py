@@ -111,7 +111,7 @@ def build_report(out_dir: str, *, command: str, argv: list, spec, stage_names: l
         report.update(extra)
     # local or gs://, s3://, ... alike
     report["pictures"] = write_histograms(stats["scores"], thresholds, storage.join(out_dir, "report"))
-    storage.write_text(storage.join(out_dir, "README.md"), dataset_card(report))
+    storage.write_text(storage.join(out_dir, "README.md"), dataset_card(report, data_files(out_dir)))
     storage.write_text(storage.join(out_dir, "report.json"), json.dumps(report, indent=2, ensure_ascii=False))
     return report
 
@@ -184,14 +184,30 @@ def config_name(report: dict) -> str:
     return f"run-{report['run_id']}" if report.get("run_id") else "default"
 
 
-def dataset_card(report: dict) -> str:
+def data_files(out_dir: str) -> list[str]:
+    """The data files a run wrote, relative to its output folder (data/...)."""
+    from xlaug.transforms import storage
+    folder = storage.join(out_dir, "data")
+    if not storage.is_remote(folder):
+        import os
+        return sorted(f"data/{n}" for n in os.listdir(folder)) if os.path.isdir(folder) else []
+    prefix = out_dir.rstrip("/") + "/"
+    return sorted(p[len(prefix):] for p in storage.listing(folder))
+
+
+def dataset_card(report: dict, files: list[str] | None = None) -> str:
+    """The card; with ``files`` (data/...), each split names its files one
+    by one: a card published before all its data (a copy to gs:// cut
+    short) then fails to load instead of loading part of the data."""
     # An empty split has only empty shards, which datasets' JSON loader
     # cannot read: the card names the splits that hold records.
     splits = [s for s, n in report["splits"].items() if n] or list(report["splits"])[:1]
     ext = "parquet" if report["output_format"] == "parquet" else "jsonl"
     lines = ["---", "configs:", f"- config_name: {config_name(report)}", "  data_files:"]
     for s in splits:
-        lines += [f"  - split: {s}", f"    path: data/{s}-*.{ext}"]
+        mine = [f for f in files or () if f.startswith(f"data/{s}-") and f.endswith(f".{ext}")]
+        lines += [f"  - split: {s}", "    path:"]
+        lines += [f"    - {f}" for f in mine] if mine else [f"    - data/{s}-*.{ext}"]
     if report.get("features"):  # trainer-ready export: typed columns, label names fixed here
         import yaml
         # dataset_info is matched to its config by name.

@@ -252,8 +252,13 @@ class Translator:
         tok = self.tokenizer
         if self.family in ("nllb", "m2m") and hasattr(tok, "src_lang"):
             tok.src_lang = self.src_code  # real NLLB/M2M tokenizers add the code themselves
-        # verbose=False: an input over the model's limit is chunked or rejected by policy.
-        ids = list(tok(self.prefix + text, add_special_tokens=True, verbose=False)["input_ids"])
+        if getattr(tok, "is_fast", False):
+            # The Rust tokenizer directly: what ``tok(...)`` returns, without its
+            # per-call Python overhead (the same ids; tests compare both).
+            ids = tok.backend_tokenizer.encode(self.prefix + text, add_special_tokens=True).ids
+        else:
+            # verbose=False: an input over the model's limit is chunked or rejected by policy.
+            ids = list(tok(self.prefix + text, add_special_tokens=True, verbose=False)["input_ids"])
         if self.src_code is not None:
             code_id = self._lang_id(self.src_code)
             if code_id not in ids[:1]:
@@ -333,7 +338,11 @@ class Translator:
             mask[r, :len(e)] = 1
         kw = self.generate_kwargs(decoding)
         picker = None
-        if decoding.mode != "beam":
+        if decoding.mode == "greedy":
+            # Plain greedy: the log-prob of each chosen token comes from the
+            # processed scores afterwards (a picker would cost a call per step).
+            kw["output_scores"] = True
+        elif decoding.mode == "sample":
             from transformers import LogitsProcessorList
             seeds = [row_seed(decoding.seed, k, s) for k in keys
                      for s in range(n if decoding.mode == "sample" else 1)]
@@ -345,10 +354,33 @@ class Translator:
         texts = self.tokenizer.batch_decode(seqs, skip_special_tokens=True)
         if decoding.mode == "beam":
             scores = out.sequences_scores.float().tolist()
+        elif decoding.mode == "greedy":
+            scores = greedy_logprobs(out.scores, seqs[:, 1:], self.tokenizer.eos_token_id)
         else:
             scores = picker.mean_logprobs(seqs[:, 1:], self.tokenizer.eos_token_id)
         per_row = [(t.strip(), float(s)) for t, s in zip(texts, scores)]
         return [per_row[i * n:(i + 1) * n] for i in range(len(keys))]
+
+
+def _mean_to_eos(lp, generated, eos_id) -> list[float]:
+    """Mean of per-token log-probs ``lp`` [rows, steps] up to and including each row's first EOS."""
+    is_eos = (generated[:, :lp.shape[1]] == eos_id).long()
+    before_eos = (is_eos.cumsum(-1) - is_eos) == 0  # positions up to the first EOS
+    total = (lp * before_eos).sum(-1)
+    count = before_eos.sum(-1).clamp(min=1)
+    return (total / count).tolist()
+
+
+def greedy_logprobs(step_scores, generated, eos_id) -> list[float]:
+    """Mean log-prob of greedy outputs from generate's processed scores (one
+    [rows, vocab] tensor per step): the log-softmax at each chosen token."""
+    import torch
+    if not step_scores:
+        return [0.0] * generated.shape[0]
+    steps = min(len(step_scores), generated.shape[1])
+    lp = torch.stack([torch.log_softmax(s.float(), dim=-1).gather(-1, generated[:, i:i + 1]).squeeze(-1)
+                      for i, s in enumerate(step_scores[:steps])], dim=1)
+    return _mean_to_eos(lp, generated, eos_id)
 
 
 def _make_picker(decoding: Decoding, seeds: list[int], device):
@@ -400,10 +432,6 @@ def _make_picker(decoding: Decoding, seeds: list[int], device):
             if not self.logps:
                 return [0.0] * generated.shape[0]
             lp = torch.stack(self.logps, dim=1)[:, :generated.shape[1]]
-            is_eos = (generated[:, :lp.shape[1]] == eos_id).long()
-            before_eos = (is_eos.cumsum(-1) - is_eos) == 0  # positions up to the first EOS
-            total = (lp * before_eos).sum(-1)
-            count = before_eos.sum(-1).clamp(min=1)
-            return (total / count).tolist()
+            return _mean_to_eos(lp, generated, eos_id)
 
     return _RowPicker()

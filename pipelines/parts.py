@@ -1,0 +1,117 @@
+"""Local runs of several input files go in parts, so that ``--resume`` can
+skip what a killed run finished.
+
+A part is a few consecutive input files (one each, up to ``MAX_PARTS``
+parts).  The stages up to the first one that needs the whole corpus (a
+grouped stage such as dedup, or one with a summary such as sampling) run on
+each part in a pipeline of its own, which writes a checkpoint
+(transforms/checkpoint.py) and then a ``.done`` mark; the rest of the run
+reads the checkpoints.  A resumed run skips the parts with a mark: their
+input files are not read again.
+
+Why not one pipeline: Beam's local runners run a stage over all its input
+before the next one starts, so nothing inside one pipeline is ever
+finished for some files only.  On distributed runners a run is one job
+(what a part would cost there: a job start each), and ``--resume`` redoes
+it.  The cost here: the first stages' output is written and read back once,
+and each part's pipeline starts its workers and loads its models again.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from xlaug.transforms import storage
+
+LOCAL_RUNNERS = ("local", "multiprocess", "portable")
+MAX_PARTS = 16
+# A part's pipeline costs about 3 s more (measured on 2 busy cores): smaller
+# files are taken together, up to this size a part (XLAUG_PART_BYTES).
+PART_BYTES = 4 << 20
+
+
+def plan_parts(specs: list, args, sizes: dict) -> list[list] | None:
+    """The input specs cut into parts: consecutive files, each part closed
+    once it holds PART_BYTES (and a 16th of the input), or None for a run
+    in one piece.  Files of unknown size count as a part each."""
+    if args.runner not in LOCAL_RUNNERS or len(specs) < 2:
+        return None
+    least = int(os.environ.get("XLAUG_PART_BYTES", PART_BYTES))
+    total = sum(sizes.get(s.path) or 0 for s in specs)
+    least = max(least, -(-total // MAX_PARTS))
+    parts: list[list] = [[]]
+    held = 0
+    for spec in specs:
+        if held >= least:
+            parts.append([])
+            held = 0
+        parts[-1].append(spec)
+        size = sizes.get(spec.path)
+        held += least if size is None else size
+    return parts if len(parts) > 1 else None
+
+
+def local_count(stages: list) -> int:
+    """How many leading stages see one record (or batch) at a time."""
+    n = 0
+    for st in stages:
+        if st.grouped or st.summary is not None:
+            break
+        n += 1
+    return n
+
+
+def run_parts(parts: list[list], stages: list, plan, options, *, spread: bool, on_part=None) -> tuple:
+    """Run ``stages`` on every part without its mark; returns (checkpoint
+    folders, ledger wiring, ledger order) for ``ReadCheckpoints``/``account``."""
+    folders, info = [], None
+    for k, part in enumerate(parts):
+        folder = storage.join(plan.units, f"{k:05d}")
+        mark = folder + ".done"
+        folders.append(folder)
+        if storage.exists(mark):
+            info = info or json.loads(storage.read_text(mark))
+            if on_part:
+                on_part(k, skipped=True)
+            continue
+        _clear(folder)
+        wiring, order = _run_part(part, stages, folder, options, spread)
+        info = {"files": [s.path for s in part], "wiring": wiring, "order": order}
+        storage.write_text(mark, json.dumps(info))  # the part is finished only now
+        if on_part:
+            on_part(k, skipped=False)
+    return folders, info["wiring"], info["order"]
+
+
+def _clear(folder: str) -> None:
+    """What a killed part left (written again from the start)."""
+    if not storage.is_remote(folder):
+        import shutil
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    storage.delete(storage.listing(folder))
+
+
+def _run_part(specs: list, stages: list, folder: str, options, spread: bool) -> tuple:
+    import apache_beam as beam
+
+    from xlaug.pipelines.common import run_to_end
+    from xlaug.transforms.apply import ApplyStep
+    from xlaug.transforms.checkpoint import WriteCheckpoint
+    from xlaug.transforms.io import ReadCorpus
+    from xlaug.transforms.ledger import tallies
+
+    p = beam.Pipeline(options=options)
+    read = p | ReadCorpus(specs, spread=spread)
+    books = [("read", None, read)]
+    rejected = [read.rejected | "Tag read" >> beam.Map(lambda r: (0, r))]
+    current = read.kept
+    for i, st in enumerate(stages, 1):
+        out = current | ApplyStep(st)
+        books.append((st.name, current, out))
+        rejected.append(out.rejected | f"Tag {st.name}" >> beam.Map(lambda r, i=i: (i, r)))
+        current = out.kept
+    table, wiring, order = tallies(books)
+    (current, rejected | "All rejected" >> beam.Flatten(), table) | WriteCheckpoint(folder)
+    run_to_end(p)
+    return wiring, order
