@@ -7,6 +7,7 @@ Light at import time: Beam is imported inside the functions.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -280,51 +281,63 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
     spread = not (args.runner == "local" and not args.workers)
     parts = None if dry_run else plan_parts(specs, args, sizes)
     carried = None
-    if parts:  # the first stages part by part, each finished part kept for --resume
-        n_local = local_count(stages)
-        folders, wiring, order = run_parts(parts, stages[:n_local], plan, options, spread=spread)
-    if not dry_run and plan.resumed:
-        _clear_stage(plan)
-    p = beam.Pipeline(options=options)
-    with _finished(p, dry_run) as p:
-        if parts:
-            from xlaug.transforms.checkpoint import ReadCheckpoints
-            kept, rejected, table = p | ReadCheckpoints(folders)
-            done = ["read"] + [st.name for st in stages[:n_local]]
-            by_stage = rejected | "Stage of rejected" >> beam.Partition(lambda r, n: r[0], len(done))
-            outputs = [(name, StageOutput(None, part | f"Rejected {name}" >> beam.Map(itemgetter(1))))
-                       for name, part in zip(done, by_stage)]
-            carried = (table, wiring, order)
-            todo, books, current = stages[n_local:], [], kept
-        else:
-            read = p | ReadCorpus(specs, spread=spread)
-            outputs = [("read", read)]
-            books = [("read", None, read)]  # (name, input, output) for the identity check
-            todo, current = stages, read.kept
-        for st in todo:
-            out = current | ApplyStep(st)
-            outputs.append((st.name, out))
-            books.append((st.name, current, out))
-            current = out.kept
-            if st.report_key and out.context is not None:  # e.g. sampling's language shares
-                _write_json(out.context, f"{out_dir}/_stats/{st.report_key}.json", f"{st.name} context")
-        rejected = [o.rejected for _, o in outputs] | "All rejected" >> beam.Flatten()
-        split_counts = (current, rejected) | WriteDataset(
-            out_dir, splits=splits, seed=args.seed, fmt=args.output_format,
-            score_names=score_ranges.keys(), shards=args.shards,
-            export=kind, langs=(args.src_lang, args.tgt_lang))
-        if kind in ("ner", "pos") and labels is None:  # the names come from the data
-            from xlaug.transforms.export import CollectLabels
-            current | CollectLabels(f"{out_dir}/_stats/labels.json")
-        (current, rejected, split_counts, account(books, carried)) | CollectStats(
-            f"{out_dir}/_stats/stats.json", outputs, score_ranges)
+    from xlaug.pipelines.progress import Progress, collect_metrics
+    quiet(args)
+    show = Progress(args, ["read"] + names)
+    metrics: dict = {}
+    with show:
+        if parts:  # the first stages part by part, each finished part kept for --resume
+            n_local = local_count(stages)
+            show.part(0, len(parts))
+            folders, wiring, order = run_parts(parts, stages[:n_local], plan, options, spread=spread,
+                                               on_part=lambda k: show.part(k, len(parts)), metrics=metrics)
+        if not dry_run and plan.resumed:
+            _clear_stage(plan)
+        p = beam.Pipeline(options=options)
+        with _finished(p, dry_run) as p:
+            if parts:
+                from xlaug.transforms.checkpoint import ReadCheckpoints
+                kept, rejected, table = p | ReadCheckpoints(folders)
+                done = ["read"] + [st.name for st in stages[:n_local]]
+                by_stage = rejected | "Stage of rejected" >> beam.Partition(lambda r, n: r[0], len(done))
+                outputs = [(name, StageOutput(None, part | f"Rejected {name}" >> beam.Map(itemgetter(1))))
+                           for name, part in zip(done, by_stage)]
+                carried = (table, wiring, order)
+                todo, books, current = stages[n_local:], [], kept
+            else:
+                read = p | ReadCorpus(specs, spread=spread)
+                outputs = [("read", read)]
+                books = [("read", None, read)]  # (name, input, output) for the identity check
+                todo, current = stages, read.kept
+            for st in todo:
+                out = current | ApplyStep(st)
+                outputs.append((st.name, out))
+                books.append((st.name, current, out))
+                current = out.kept
+                if st.report_key and out.context is not None:  # e.g. sampling's language shares
+                    _write_json(out.context, f"{out_dir}/_stats/{st.report_key}.json", f"{st.name} context")
+            rejected = [o.rejected for _, o in outputs] | "All rejected" >> beam.Flatten()
+            split_counts = (current, rejected) | WriteDataset(
+                out_dir, splits=splits, seed=args.seed, fmt=args.output_format,
+                score_names=score_ranges.keys(), shards=args.shards,
+                export=kind, langs=(args.src_lang, args.tgt_lang))
+            if kind in ("ner", "pos") and labels is None:  # the names come from the data
+                from xlaug.transforms.export import CollectLabels
+                current | CollectLabels(f"{out_dir}/_stats/labels.json")
+            (current, rejected, split_counts, account(books, carried)) | CollectStats(
+                f"{out_dir}/_stats/stats.json", outputs, score_ranges)
+        collect_metrics(p.result, metrics)
     seconds = time.time() - started
     if dry_run:
         from xlaug.runners.dataflow import job_summary
         print(job_summary(p.result, options, ["read"] + names, seconds))
         return {"dry_run": True, "kept": None, "stages": ["read"] + names}
 
-    report = build_report(out_dir, command=command, argv=sys.argv, spec=specs, stage_names=["read"] + names,
+    from xlaug.transforms import storage
+    # The Beam counters of every pipeline of this run (parts and main), by stage.
+    storage.write_text(storage.join(out_dir, "_stats", "metrics.json"), json.dumps(metrics, indent=1, sort_keys=True))
+    argv = [a for a in sys.argv if a != "--resume"]  # the dataset is what the command without it makes
+    report = build_report(out_dir, command=command, argv=argv, spec=specs, stage_names=["read"] + names,
                           thresholds=thresholds, splits=list(splits), seconds=seconds,
                           output_format=args.output_format, runner=args.runner,
                           extra={**export_info(out_dir, kind, labels, args, score_ranges.keys()),
@@ -335,6 +348,17 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
     outdir.publish(plan)
     print_summary(report, plan.final)
     return report
+
+
+def quiet(args) -> None:
+    """--quiet: no warnings on stderr (Beam's, the workers', Python's); errors still show."""
+    if not getattr(args, "quiet", False):
+        return
+    import logging
+    import warnings
+    logging.getLogger().setLevel(logging.ERROR)
+    warnings.simplefilter("ignore")
+    os.environ["PYTHONWARNINGS"] = "ignore"  # worker processes
 
 
 def stage_models(stages) -> dict:

@@ -430,7 +430,8 @@ def segmenter_option() -> Option:
     return Option("segmenter", choice(*SEGMENTERS), "auto", group="text",
                   help="words of untokenised text: auto (Chinese, Japanese, Thai, Lao, Khmer, Burmese "
                        "segmented by ICU's dictionaries; other text split on spaces and punctuation), "
-                       "icu (the same, ICU required up front), whitespace (no segmentation)")
+                       "icu (the same, ICU required up front), whitespace (no segmentation), kiwi (auto, and Korean "
+                       "split into morphemes by kiwipiepy), fugashi (auto, Japanese by MeCab/UniDic)")
 
 
 SEGMENTER = segmenter_option()

@@ -61,9 +61,11 @@ def local_count(stages: list) -> int:
     return n
 
 
-def run_parts(parts: list[list], stages: list, plan, options, *, spread: bool, on_part=None) -> tuple:
+def run_parts(parts: list[list], stages: list, plan, options, *, spread: bool, on_part=None,
+              metrics: dict | None = None) -> tuple:
     """Run ``stages`` on every part without its mark; returns (checkpoint
-    folders, ledger wiring, ledger order) for ``ReadCheckpoints``/``account``."""
+    folders, ledger wiring, ledger order) for ``ReadCheckpoints``/``account``.
+    ``on_part(k)``: k parts are done; ``metrics`` gathers the parts' counters."""
     folders, info = [], None
     for k, part in enumerate(parts):
         folder = storage.join(plan.units, f"{k:05d}")
@@ -72,14 +74,14 @@ def run_parts(parts: list[list], stages: list, plan, options, *, spread: bool, o
         if storage.exists(mark):
             info = info or json.loads(storage.read_text(mark))
             if on_part:
-                on_part(k, skipped=True)
+                on_part(k + 1)
             continue
         _clear(folder)
-        wiring, order = _run_part(part, stages, folder, options, spread)
+        wiring, order = _run_part(part, stages, folder, options, spread, metrics)
         info = {"files": [s.path for s in part], "wiring": wiring, "order": order}
         storage.write_text(mark, json.dumps(info))  # the part is finished only now
         if on_part:
-            on_part(k, skipped=False)
+            on_part(k + 1)
     return folders, info["wiring"], info["order"]
 
 
@@ -92,7 +94,7 @@ def _clear(folder: str) -> None:
     storage.delete(storage.listing(folder))
 
 
-def _run_part(specs: list, stages: list, folder: str, options, spread: bool) -> tuple:
+def _run_part(specs: list, stages: list, folder: str, options, spread: bool, metrics) -> tuple:
     import apache_beam as beam
 
     from xlaug.pipelines.common import run_to_end
@@ -113,5 +115,8 @@ def _run_part(specs: list, stages: list, folder: str, options, spread: bool) -> 
         current = out.kept
     table, wiring, order = tallies(books)
     (current, rejected | "All rejected" >> beam.Flatten(), table) | WriteCheckpoint(folder)
-    run_to_end(p)
+    result = run_to_end(p)
+    if metrics is not None:
+        from xlaug.pipelines.progress import collect_metrics
+        collect_metrics(result, metrics)
     return wiring, order

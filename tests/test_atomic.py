@@ -198,3 +198,29 @@ def test_remote_output_is_published_and_the_temporary_area_removed(gcs, corpus):
     names = {p[len(out) + 1:].split("/")[0] for p in storage.listing(out)}
     assert names == {"README.md", "_stats", "data", "rejected", "report", "report.json"}
     assert report["identity_ok"] and report["read"] == 90
+
+
+def test_remote_publish_cut_short_then_resumed(gcs, corpus, monkeypatch):
+    from tests.conftest import GCS_BUCKET
+    from xlaug.pipelines import api, outdir
+    from xlaug.transforms import storage
+    out = f"gs://{GCS_BUCKET}/atomic/cut"
+    move = outdir._move
+
+    def cut(src, dst):
+        if dst.endswith("/data"):
+            raise KeyboardInterrupt
+        move(src, dst)
+
+    monkeypatch.setattr(outdir, "_move", cut)
+    opts = dict(input=str(corpus / "part0.tsv"), output=out, src_lang="en", tgt_lang="de", skip="langid")
+    with pytest.raises(KeyboardInterrupt):
+        api.run("filter", **opts)
+    names = lambda: {p[len(out) + 1:].split("/")[0] for p in storage.listing(out)}
+    assert names() == {".xlaug-run", "README.md", "_stats", "rejected", "report"}
+    monkeypatch.undo()
+    with pytest.raises(Exception, match="holds an unfinished run"):
+        api.run("filter", **opts)
+    report = api.run("filter", resume=True, **opts)
+    assert report["identity_ok"] and report["read"] == 30
+    assert names() == {"README.md", "_stats", "data", "rejected", "report", "report.json"}

@@ -104,7 +104,7 @@ def test_latin_names_and_digits_inside_chinese_stay_whole():
 
 
 def test_spaced_text_splits_as_before():
-    assert segment_words("Don't stop, e.g. here!") == ("Don't", "stop", ",", "e.g", ".", "here", "!")
+    assert segment_words("Don't stop, e.g. here!") == ("Don't", "stop", ",", "e.g.", "here", "!")
     assert segment_words("서울에 갔어요 .") == ("서울에", "갔어요", ".")  # Korean: spaces
 
 

@@ -31,6 +31,7 @@ import json
 import threading
 from collections import OrderedDict
 
+from xlaug.transforms.progress import count
 from xlaug.transforms.record import Record, Rejected
 from xlaug.transforms.segment import join_tokens, split_sentences
 from xlaug.transforms.seq2seq import Decoding, Translator
@@ -336,6 +337,8 @@ class BackTranslate(ModelStep):
             inputs.extend(parts)
         results = translate_isolated(model, direction, [ids for ids, _ in inputs],
                                      [key for _, key in inputs], decoding)
+        # Source tokens given to the model (both ways with round-trip): a Beam metric.
+        count(self.name, "tokens_translated", sum(len(ids) for ids, _ in inputs))
         for record, start, n in spans:
             hyps = _rejoin(results[start:start + n])
             if isinstance(hyps, dict):

@@ -495,20 +495,44 @@ class _MergeFn(beam.CombineFn):
 class _BooksDoFn(beam.DoFn):
     """Tallies of one bundle, emitted when it ends: cheaper per record than
     a CombineGlobally (no key added, no lifted combine), same result, as the
-    tallies merge in any order."""
+    tallies merge in any order.  It also counts each stage's records in,
+    out and rejected (by reason) as Beam metrics and local progress
+    (transforms/progress.py)."""
 
     def __init__(self, roles, key):
         self.books = Books(roles, key)
+        self.names = [(stage, {IN: "in", KEPT: "out", REJECTED: "rejected"}[role]) for stage, role in roles]
 
     def start_bundle(self):
         self.tallies = self.books.empty()
+        self.seen = self.told = 0
+        self.reasons: dict = {}
 
     def process(self, element):
         self.books.add(self.tallies, element)
+        self.seen += 1
+        if self.books.rejections:
+            self.reasons[element.reason] = self.reasons.get(element.reason, 0) + 1
+        if self.seen - self.told >= 64:  # progress as records go; metrics once a bundle
+            self._tell()
+
+    def _tell(self):
+        from xlaug.transforms import progress
+        n, self.told = self.seen - self.told, self.seen
+        progress.add({key: n for key in self.names})
 
     def finish_bundle(self):
         from apache_beam.transforms.window import GlobalWindow
         from apache_beam.utils.windowed_value import WindowedValue
+
+        from xlaug.transforms import progress
+        self._tell()
+        for stage, name in self.names:
+            progress.metric(stage, name, self.seen)
+            if name == "rejected":
+                for reason, n in self.reasons.items():
+                    progress.count(stage, f"rejected:{reason}", n)
+        progress.flush()
         yield WindowedValue(self.tallies, GlobalWindow().max_timestamp(), (GlobalWindow(),))
 
 
