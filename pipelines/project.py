@@ -29,6 +29,12 @@ POLICY_OPTIONS = (
                 "(derived adjective); 'none' keeps the source type"),
     Option("min-confidence", number(min=0.0, max=1.0), 0.0, group=POLICY_GROUP,
            help="spans projected with lower confidence count as missing"),
+    Option("edge-trim", choice("outside", "none"), "outside", group=POLICY_GROUP,
+           help="outside: trim an edge word of a projected span whose strongest link goes to a "
+                "source word outside the span; none: keep it"),
+    Option("edge-ratio", number(min=0.0, max=1.0), 0.0, group=POLICY_GROUP,
+           help="trim an edge word of a projected span whose link weight is below this share "
+                "of the span's heaviest word (0 = off)"),
 )
 
 OPTIONS = (
@@ -55,7 +61,8 @@ def policy(o, on_missing: str = "drop"):
     dt = None if str(o.derived_type).lower() == "none" else o.derived_type
     try:
         return ProjectionPolicy(gap=o.gap, trim=not o.no_trim, derived_type=dt, on_missing=on_missing,
-                                min_confidence=o.min_confidence)
+                                min_confidence=o.min_confidence, edge_ratio=o.edge_ratio,
+                                edge_outside=o.edge_trim == "outside")
     except ValueError as e:
         raise UsageError(f"projection policy: {e}") from None
 
@@ -90,9 +97,16 @@ def build_stages(o) -> list:
         check_model(o.tagger_model, "--tagger-model", kind="tagger")
         stages.append(AnnotateStep(o.tagger_model, side="tgt", batch_size=o.tagger_batch_size,
                                    device=o.device, threads=o.threads))
+    from_side = "src" if o.mode == "translate-train" else "tgt"
+    extra = {}
+    if o.align_layer == "auto" and o.tag_scheme == "bio":
+        # Projection chooses the layer whose projection of the sample's own
+        # labels survives the round trip (docs/projection.md).
+        from xlaug.transforms.project_choice import RoundTripLayer
+        extra["choose_layer"] = RoundTripLayer(rules, from_side)
     # MT output arrives untokenised: split punctuation off before aligning.
-    stages.append(align_step(o, tokenize="words"))
-    stages.append(ProjectStep(rules, from_side="src" if o.mode == "translate-train" else "tgt",
+    stages.append(align_step(o, tokenize="words", **extra))
+    stages.append(ProjectStep(rules, from_side=from_side,
                               tag_scheme="bio" if o.tag_scheme == "bio" else "pos",
                               tag_rule=o.tag_rule, fill_tag=o.fill_tag, strict_bio=o.strict_bio,
                               segmenter=o.segmenter))

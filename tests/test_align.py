@@ -132,6 +132,52 @@ def test_methods_on_random_matrices(simalign_mod):
         assert not inter[b].logical_and(~valid[b]).any() and not iterm[b].logical_and(~valid[b]).any()
 
 
+def test_grow_links_by_hand():
+    from xlaug.transforms import align_methods as am
+    cells = lambda pairs: torch.tensor([[[(i, j) in pairs for j in range(4)] for i in range(4)]])
+    fwd = cells({(0, 0), (1, 1), (2, 2), (3, 0)})   # each row's best column
+    bwd = cells({(0, 0), (1, 1), (2, 2), (3, 3)})   # each column's best row
+    got = am.grow_links(fwd, bwd)[0]
+    # (3, 3) grows from the diagonal (row 3 and column 3 unlinked); (3, 0) is
+    # then not next to a link and both its ends are linked: left out.
+    assert got.nonzero().tolist() == [[0, 0], [1, 1], [2, 2], [3, 3]]
+    # final step: a union link whose source is still unlinked joins
+    fwd = cells({(0, 0), (3, 1)})
+    bwd = cells({(0, 0)})
+    assert am.grow_links(fwd, bwd)[0].nonzero().tolist() == [[0, 0], [3, 1]]
+
+
+def test_grow_between_intersection_and_union():
+    from xlaug.transforms import align_methods as am
+    rng = np.random.default_rng(1)
+    shapes = [(1, 1), (2, 5), (5, 5), (7, 4), (9, 11)]
+    M, N = 9, 11
+    sim = torch.full((len(shapes), M, N), am.PAD)
+    for b, (r, c) in enumerate(shapes):
+        sim[b, :r, :c] = torch.from_numpy(rng.random((r, c)).astype(np.float32))
+    m = torch.tensor([s[0] for s in shapes])
+    n = torch.tensor([s[1] for s in shapes])
+    valid = am.valid_mask(m, n, M, N)
+    fwd = am._onehot_rows(sim) & valid
+    bwd = am._onehot_cols(sim) & valid
+    grown = am.grow_links(fwd, bwd)
+    assert not (am.argmax_links(sim, valid) & ~grown).any()
+    assert not (grown & ~(fwd | bwd)).any()
+    # every real row and column ends up linked (each has its argmax in the union)
+    for b, (r, c) in enumerate(shapes):
+        assert grown[b, :r, :c].any(dim=1).all() and grown[b, :r, :c].any(dim=0).all()
+
+
+def test_grow_method_in_aligner(tiny_encoder):
+    from xlaug.transforms.align import WordAligner
+    pairs = [(CORPUS[k].split(), CORPUS[k + 1].split()) for k in range(0, 10, 2)]
+    arg = WordAligner(tiny_encoder, layer=2, method="argmax").align(pairs)
+    grow = WordAligner(tiny_encoder, layer=2, method="grow").align(pairs)
+    for a, g, (s, t) in zip(arg, grow, pairs):
+        assert set(a.links) <= set(g.links)
+        assert {i for i, _ in g.links} == set(range(len(s))) and {j for _, j in g.links} == set(range(len(t)))
+
+
 def test_softmax_links_by_hand():
     from xlaug.transforms import align_methods as am
     scores = torch.tensor([[[5.0, 0.0, -9.0], [0.0, 6.0, 4.0]]])

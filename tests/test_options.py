@@ -377,7 +377,7 @@ def test_documented_commands_parse(doc, tmp_path):
 
 # The stage pages' option tables name options of these commands.
 PAGE_COMMANDS = {
-    "alignment.md": [("run", "align"), ("eval", "align")],
+    "alignment.md": [("run", "align"), ("eval", "align"), ("align", "fit")],
     "backtranslation.md": [("run", "backtranslate")],
     "codeswitching.md": [("run", "codeswitch"), ("dict", "induce")],
     "filtering.md": [("run", "filter")],

@@ -73,9 +73,15 @@ def test_overlap_resolved_by_confidence():
     labels, res = project_spans([(0, 1, "PER"), (2, 3, "ORG")], links, 3, link_scores=[0.6, 0.9, 0.9])
     assert labels == ["O", "B-ORG", "I-ORG"]
     assert [r.status for r in res] == ["overlap", "projected"]
-    labels, res = project_spans([(0, 1, "PER"), (2, 3, "ORG")], links, 3, link_scores=[0.95, 0.5, 0.5])
+    keep_edges = ProjectionPolicy(edge_outside=False)
+    labels, res = project_spans([(0, 1, "PER"), (2, 3, "ORG")], links, 3, link_scores=[0.95, 0.5, 0.5],
+                                policy=keep_edges)
     assert [r.status for r in res] == ["projected", "overlap"]
     assert labels == ["O", "B-PER", "O"]
+    # by default the ORG range loses its edge word 1 (linked more strongly to
+    # the PER word), so both fit
+    labels, res = project_spans([(0, 1, "PER"), (2, 3, "ORG")], links, 3, link_scores=[0.95, 0.5, 0.5])
+    assert labels == ["O", "B-PER", "B-ORG"]
 
 
 def test_trim_punctuation_and_derived_adjective():
@@ -89,11 +95,26 @@ def test_trim_punctuation_and_derived_adjective():
     assert labels == ["O", "O", "B-ORG", "O"]  # the full stop is not part of the name
 
 
+def test_edge_ratio_trims_weakly_linked_edges():
+    links, scores = [(0, 1), (1, 2), (1, 3)], [0.9, 0.9, 0.2]
+    labels, _ = project_spans([(0, 2, "ORG")], links, 5, scores)
+    assert labels == ["O", "B-ORG", "I-ORG", "I-ORG", "O"]
+    labels, _ = project_spans([(0, 2, "ORG")], links, 5, scores, ProjectionPolicy(edge_ratio=0.5))
+    assert labels == ["O", "B-ORG", "I-ORG", "O", "O"]
+    # a filled hole (weight 0) inside the range stays; one word always stays
+    labels, _ = project_spans([(0, 2, "ORG")], [(0, 1), (1, 3)], 5, [0.9, 0.9], ProjectionPolicy(edge_ratio=0.5))
+    assert labels == ["O", "B-ORG", "I-ORG", "I-ORG", "O"]
+    labels, _ = project_spans([(0, 1, "PER")], [(0, 2)], 5, [0.1], ProjectionPolicy(edge_ratio=1.0))
+    assert labels == ["O", "O", "B-PER", "O", "O"]
+
+
 def test_policy_validates():
     with pytest.raises(ValueError):
         ProjectionPolicy(gap=-1)
     with pytest.raises(ValueError):
         ProjectionPolicy(on_missing="keep")
+    with pytest.raises(ValueError):
+        ProjectionPolicy(edge_ratio=1.5)
 
 
 # -- per-token tags -------------------------------------------------------------------
@@ -347,3 +368,76 @@ def test_translate_train_with_backtranslation_stage(tiny_seq2seq, tiny_encoder):
         # every record comes out once, kept (labelled translation) or rejected with a reason
         assert_that(done | beam.combiners.Count.Globally(), equal_to([3]), label="count")
         assert_that(done | beam.Filter(lambda kv: kv == ("kept", False)), equal_to([]), label="labelled")
+
+
+def test_edge_word_linked_outside_the_span_is_trimmed():
+    # source: "des Europäischen Parlaments"; target "of the European Parliament"
+    links = [(0, 0), (0, 1), (1, 2), (2, 1), (2, 3)]
+    scores = [0.8, 0.7, 0.9, 0.6, 0.9]
+    span = [(1, 3, "ORG")]
+    # "the" (1) links most strongly to "des" (outside the span): trimmed
+    labels, _ = project_spans(span, links, 4, scores)
+    assert labels == ["O", "O", "B-ORG", "I-ORG"]
+    labels, _ = project_spans(span, links, 4, scores, ProjectionPolicy(edge_outside=False))
+    assert labels == ["O", "B-ORG", "I-ORG", "I-ORG"]
+    # linked only from inside the span (a fused article): kept
+    labels, _ = project_spans(span, [(1, 2), (2, 1), (2, 3)], 4, [0.9, 0.6, 0.9])
+    assert labels == ["O", "B-ORG", "I-ORG", "I-ORG"]
+    # never trimmed to nothing
+    labels, _ = project_spans([(1, 2, "LOC")], [(0, 0), (1, 0)], 2, [0.9, 0.5])
+    assert labels == ["B-LOC", "O"]
+
+
+def _three_line_conll(tmp_path):
+    src = SRC + "\nBerlin\tB-LOC\nis\tO\nbig\tO\n"
+    tgt = TGT + "\nBerlin\tB-LOC\nist\tO\ngross\tO\n"
+    return _write(tmp_path, "s.conll", src), _write(tmp_path, "t.conll", tgt)
+
+
+def test_eval_project_directions(tmp_path, tiny_encoder, capsys):
+    from xlaug.pipelines.cli import main
+    s, t = _three_line_conll(tmp_path)
+    base = ["eval", "project", "--align-model", tiny_encoder, "--align-layer", "2", "--align-threads", "1"]
+    f1 = {}
+    for d in ("forward", "reverse", "both"):
+        assert main(base + ["--source", s, "--target", t, "--direction", d]) == 0
+        out = capsys.readouterr().out.strip().splitlines()
+        assert f"direction={d}" in out[0]
+        f1[d] = float(out[-1].split("=")[1])
+        if d == "both":
+            parts = {x.split("=")[0]: float(x.split("=")[1]) for x in out if x.startswith("F1_")}
+    assert parts == pytest.approx({"F1_forward": f1["forward"], "F1_reverse": f1["reverse"]})
+    assert f1["both"] == pytest.approx((f1["forward"] + f1["reverse"]) / 2, abs=1e-4)
+    # reverse is forward with the files swapped (every method links symmetrically)
+    assert main(base + ["--source", t, "--target", s]) == 0
+    assert float(capsys.readouterr().out.strip().splitlines()[-1].split("=")[1]) == pytest.approx(f1["reverse"])
+
+
+def test_eval_project_layer_auto_by_round_trip(tmp_path, tiny_encoder, capsys):
+    from xlaug.pipelines.cli import main
+    s, t = _three_line_conll(tmp_path)
+    assert main(["eval", "project", "--align-model", tiny_encoder, "--align-layer", "auto", "--align-threads", "1",
+                 "--source", s, "--target", t]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    crit = dict(x.split(":") for x in out[0].split(": ", 1)[1].split())
+    chosen = int(out[1].rsplit(" ", 1)[1])
+    assert max(crit, key=lambda k: (float(crit[k]), -int(k))) == str(chosen)
+    assert f"layer={chosen} " in out[2]
+
+
+def test_round_trip_layer_chooser_in_align_step(tiny_encoder):
+    from xlaug.transforms.align import AlignStep
+    from xlaug.transforms.project_choice import RoundTripLayer
+    recs = [Record(id=str(k), src_tokens=tuple(a.split()), tgt_tokens=tuple(b.split()),
+                   src_labels=tuple("B-LOC" if w[:1].isupper() else "O" for w in a.split()))
+            for k, (a, b) in enumerate([("Paris is big .", "Paris ist gross ."),
+                                        ("the Commission agrees", "die Kommission stimmt zu"),
+                                        ("Berlin is far", "Berlin ist weit")])]
+    chooser = RoundTripLayer(ProjectionPolicy())
+    step = AlignStep(tiny_encoder, layer="auto", choose_layer=chooser, threads=1)
+    step.setup()
+    layer = step.make_context(recs)
+    expected, scores = chooser(step.shared_model(), [(list(r.src_tokens), list(r.tgt_tokens), r) for r in recs])
+    assert layer == expected and set(scores) == set(step.shared_model().candidate_layers())
+    out = list(step.process_batch(recs, context=layer))
+    assert all(isinstance(r, Record) and r.origin[-1]["params"]["layer"] == layer for r in out)

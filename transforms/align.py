@@ -423,7 +423,8 @@ class AlignStep(ModelStep):
     def __init__(self, model: str, *, layer: int | str = DEFAULT_LAYER, method: str = DEFAULT_METHOD,
                  device: str = "auto", batch_size: int = 32, threads: int | None = None,
                  long_input: str = "reject", quantize: str | None = None, tokenize: str = "whitespace",
-                 segmenter: str = "auto", only_missing: bool = False, sample_size: int = AUTO_SAMPLE, **method_options):
+                 segmenter: str = "auto", only_missing: bool = False, sample_size: int = AUTO_SAMPLE,
+                 choose_layer=None, **method_options):
         if tokenize not in TOKENIZERS:
             raise ValueError(f"tokenize must be one of {', '.join(TOKENIZERS)}, got {tokenize!r}")
         self.model = model
@@ -432,6 +433,9 @@ class AlignStep(ModelStep):
         self.tokenize = tokenize
         self.segmenter = segmenter  # 'words': how zh/ja/th/... runs become words
         self.only_missing = only_missing  # keep links a record already has
+        # layer="auto": callable(aligner, [(src, tgt, record)]) -> (layer, {layer: score});
+        # None: WordAligner.choose_layer (no labels needed).
+        self.choose_layer = choose_layer
         self.kwargs = dict(layer=layer, method=method, device=device, batch_size=batch_size,
                            long_input=long_input, quantize=quantize, **method_options)
         self.threads = threads
@@ -448,9 +452,13 @@ class AlignStep(ModelStep):
     def make_context(self, sample, model=None) -> int:
         """The layer, chosen on the sample (the records' pairs)."""
         model = model if model is not None else self.shared_model()
-        pairs = [(list(src), list(tgt)) for src, tgt in
-                 ((self._tokens(r, "src"), self._tokens(r, "tgt")) for r in sample) if src and tgt]
-        layer, per_layer = model.choose_layer(pairs)
+        triples = [(list(src), list(tgt), r) for src, tgt, r in
+                   ((self._tokens(r, "src"), self._tokens(r, "tgt"), r) for r in sample) if src and tgt]
+        if self.choose_layer is not None:
+            layer, per_layer = self.choose_layer(model, triples)
+        else:
+            layer, per_layer = model.choose_layer([(s, t) for s, t, _ in triples])
+        pairs = triples
         LOG.info("align: layer auto chose %d on %d pairs; criterion per layer: %s", layer, len(pairs),
                  {k: round(v, 4) for k, v in per_layer.items()})
         return layer

@@ -99,6 +99,31 @@ def itermax_links(sim: torch.Tensor, m: torch.Tensor, n: torch.Tensor, valid: to
     return inter
 
 
+def _grow_step(links: torch.Tensor) -> torch.Tensor:
+    """Cells next to a link (the 8 neighbours, diagonals included)."""
+    near = torch.nn.functional.max_pool2d(links.float()[:, None], 3, stride=1, padding=1)[:, 0] > 0
+    return near & ~links
+
+
+def grow_links(fwd: torch.Tensor, bwd: torch.Tensor) -> torch.Tensor:
+    """Symmetrisation of two one-directional link sets, grow-diag-final style
+    (Koehn et al., 2005): start from their intersection, add union links next
+    to a link (diagonals included) while either of their ends is unlinked,
+    repeating until nothing changes; then add the union links left whose
+    source or target is still unlinked.  Cells are added together in each
+    round (not one at a time), so the result does not depend on a scan order."""
+    union = fwd | bwd
+    links = fwd & bwd
+    while True:
+        free = ~links.any(dim=2, keepdim=True) | ~links.any(dim=1, keepdim=True)
+        new = union & _grow_step(links) & free
+        if not bool(new.any()):
+            break
+        links = links | new
+    free = ~links.any(dim=2, keepdim=True) | ~links.any(dim=1, keepdim=True)
+    return links | (union & free)
+
+
 def match_links(sim: torch.Tensor, m: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
     """Match: maximum-weight bipartite matching of maximum cardinality, per pair
     (SimAlign solves it with networkx; the Hungarian method gives the same optimum)."""
@@ -138,6 +163,10 @@ def extract(method: str, src: torch.Tensor, tgt: torch.Tensor, m: torch.Tensor, 
         links = itermax_links(scored, m, n, valid, itermax_count, itermax_alpha)
     elif method == "match":
         links = match_links(scored, m, n)
+    elif method == "grow":
+        # Each direction's best link (a row's argmax, a column's argmax),
+        # symmetrised: ArgMax (their intersection) grown toward their union.
+        links = grow_links(_onehot_rows(scored) & valid, _onehot_cols(scored) & valid)
     elif method == "softmax":
         # awesome-align scores with raw dot products; a temperature scores with
         # cosine / temperature instead (encoders whose vector norms are large).

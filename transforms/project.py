@@ -9,7 +9,9 @@ is written out in docs/projection.md; in short, for each source span:
    between two of them (a discontinuous projection); gaps of at most ``gap``
    words are filled.  The cluster carrying the most link weight wins
    (one-to-many links to far-away words are treated as noise).
-3. Punctuation at the edges of the range is trimmed (``trim``).  A name that lands on lowercase words only is a derived adjective
+3. An edge word whose strongest link goes to a source word outside the span
+   is trimmed (``edge_outside``: "the", "of" absorbed by a name that another
+   language inflects), then punctuation at the edges (``trim``).  A name that lands on lowercase words only is a derived adjective
    ("Belgium" -> "belgischen") and takes ``derived_type`` (CoNLL: MISC).
 4. Confidence = share of the span's source words linked into the range
    x mean similarity of those links (1.0 per link when no scores).
@@ -51,6 +53,12 @@ class ProjectionPolicy:
                     linked target word (or loses an overlap, or is below
                     min_confidence).
     min_confidence: spans below this are treated like missing ones.
+    edge_ratio:     span boundaries weighted by link confidence: an edge word of
+                    the range whose link weight from the span is below this
+                    share of the range's heaviest word is trimmed (0 = off).
+    edge_outside:   trim an edge word of the range whose strongest link goes to a
+                    source word outside the span (an article or preposition
+                    that belongs to the words around the name).
     """
 
     gap: int = 1
@@ -58,6 +66,8 @@ class ProjectionPolicy:
     derived_type: str | None = "MISC"
     on_missing: str = "drop"
     min_confidence: float = 0.0
+    edge_ratio: float = 0.0
+    edge_outside: bool = True
 
     def __post_init__(self):
         if self.gap < 0:
@@ -66,6 +76,8 @@ class ProjectionPolicy:
             raise ValueError(f"on_missing must be one of {ON_MISSING}")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ValueError("min_confidence must be in [0, 1]")
+        if not 0.0 <= self.edge_ratio <= 1.0:
+            raise ValueError("edge_ratio must be in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -96,7 +108,7 @@ def _clusters(positions: list[int], gap: int) -> list[list[int]]:
 
 
 def _candidate(span: Span, links_of: dict, n_tgt: int, tgt_tokens, src_tokens,
-               policy: ProjectionPolicy) -> tuple[tuple[int, int] | None, float]:
+               policy: ProjectionPolicy, best_src: dict | None = None) -> tuple[tuple[int, int] | None, float]:
     start, end, _ = span
     weight: dict[int, float] = defaultdict(float)  # target word -> link weight from the span
     for i in range(start, end):
@@ -108,6 +120,18 @@ def _candidate(span: Span, links_of: dict, n_tgt: int, tgt_tokens, src_tokens,
     clusters = _clusters(list(weight), policy.gap)
     best = max(clusters, key=lambda c: (sum(weight[j] for j in c), -c[0]))
     lo, hi = best[0], best[-1] + 1
+    if policy.edge_ratio > 0:
+        floor = policy.edge_ratio * max(weight[j] for j in best)
+        while hi - lo > 1 and weight.get(lo, 0.0) < floor:
+            lo += 1
+        while hi - lo > 1 and weight.get(hi - 1, 0.0) < floor:
+            hi -= 1
+    if policy.edge_outside and best_src:
+        outside = lambda j: j in best_src and not start <= best_src[j] < end  # noqa: E731
+        while hi - lo > 1 and outside(lo):
+            lo += 1
+        while hi - lo > 1 and outside(hi - 1):
+            hi -= 1
     if tgt_tokens is not None and policy.trim:
         lo, hi = _trim(lo, hi, tgt_tokens)
     # Confidence: which source words reached the chosen range, and how well.
@@ -147,12 +171,16 @@ def project_spans(src_spans: Sequence[Span], links: Iterable[tuple[int, int]], n
     if len(scores) != len(links):
         raise ValueError("link_scores and links differ in length")
     links_of: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    best: dict[int, tuple[float, int]] = {}  # target word -> (strongest link, its source word)
     for (i, j), s in zip(links, scores):
         links_of[i].append((j, float(s)))
+        if j not in best or (float(s), -i) > (best[j][0], -best[j][1]):
+            best[j] = (float(s), i)
+    best_src = {j: i for j, (_, i) in best.items()}
 
     cands = []
     for k, span in enumerate(src_spans):
-        rng, conf = _candidate(span, links_of, n_tgt, tgt_tokens, src_tokens, policy)
+        rng, conf = _candidate(span, links_of, n_tgt, tgt_tokens, src_tokens, policy, best_src)
         cands.append((k, span, rng, conf))
 
     results: list[SpanResult | None] = [None] * len(cands)
@@ -319,4 +347,5 @@ class ProjectStep(Step):
             proj_confidence=min(placed) if placed else (1.0 if not results else 0.0),
         ).with_origin(self.name, None, gap=self.policy.gap, derived_type=self.policy.derived_type,
                       trim=self.policy.trim, on_missing=self.policy.on_missing,
-                      min_confidence=self.policy.min_confidence, from_side=self.from_side)
+                      min_confidence=self.policy.min_confidence, edge_outside=self.policy.edge_outside,
+                      edge_ratio=self.policy.edge_ratio, from_side=self.from_side)
