@@ -69,7 +69,10 @@ def _quiet_worker_processes() -> None:
             super().__init__(*args, **kwargs)
             command = getattr(self, "_worker_command_line", None)
             if isinstance(command, str):
-                self._worker_command_line = f"trap '' INT; exec {command}"
+                # `exec` only a plain command: on a list (`a; exec b`) it would
+                # replace the shell with `a` and the worker would never start.
+                simple = not any(c in command for c in ";&|\n")
+                self._worker_command_line = f"trap '' INT; {'exec ' if simple else ''}{command}"
 
     ljs.SubprocessSdkWorker = QuietSubprocessSdkWorker
 

@@ -135,8 +135,7 @@ def direct_runs(tmp_path_factory):
 SUBPROCESS_ENV = "beam:env:harness_subprocess_python:v1"
 
 
-@pytest.mark.parametrize("environment", ["external", pytest.param("subprocess", marks=pytest.mark.skip(
-    reason="hung once merged with the run-in-a-thread change (19:20 UTC); passed before it: to investigate"))])
+@pytest.mark.parametrize("environment", ["external", "subprocess"])
 @pytest.mark.parametrize("command", ["filter", "backtranslate", "align", "project", "codeswitch"])
 def test_workers_in_other_processes_give_the_direct_runners_dataset(command, environment, worker_pool, files,
                                                                     direct_runs, tmp_path, tiny_seq2seq,
