@@ -536,18 +536,9 @@ class _BooksDoFn(beam.DoFn):
         yield WindowedValue(self.tallies, GlobalWindow().max_timestamp(), (GlobalWindow(),))
 
 
-class _SummaryFn(beam.CombineFn):
+class _SummaryFn(_MergeFn):
     def __init__(self, order, wiring):
         self.order, self.wiring = order, wiring
-
-    def create_accumulator(self):
-        return {}
-
-    def add_input(self, acc, tallies):
-        return merge_all([acc, tallies])
-
-    def merge_accumulators(self, accumulators):
-        return merge_all(accumulators)
 
     def extract_output(self, acc):
         return summaries(acc, self.order, self.wiring)
