@@ -111,6 +111,8 @@ def fit(model_dir: str, pairs, out_dir: str, config: FitConfig = FitConfig(), *,
     import torch
     from transformers import AutoModel, AutoTokenizer
 
+    from xlaug.transforms.quiet import load_pretrained
+
     if os.path.exists(out_dir) and not force:
         raise FileExistsError(f"{out_dir} exists (give force=True / --force to replace it)")
     if config.threads:
@@ -118,7 +120,8 @@ def fit(model_dir: str, pairs, out_dir: str, config: FitConfig = FitConfig(), *,
     random.seed(config.seed)
     torch.manual_seed(config.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModel.from_pretrained(model_dir)
+    # Quietly, as the aligner loads it: no load report, no pooler warning.
+    model = load_pretrained(AutoModel, model_dir, unread=("pooler.",))
     depth = int(getattr(model.config, "num_hidden_layers", 0) or 0)
     layers = sorted({int(x) for x in config.layers})
     if not layers or layers[0] < 1 or (depth and layers[-1] > depth):
