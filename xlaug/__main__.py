@@ -1,6 +1,4 @@
 """``python -m xlaug``: the command line."""
-import sys
+from xlaug.pipelines.cli import entry
 
-from xlaug.pipelines.cli import main
-
-sys.exit(main())
+entry()
