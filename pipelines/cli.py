@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 from xlaug.transforms.errors import UsageError
@@ -218,21 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def entry(argv: list[str] | None = None) -> None:
-    """The ``xlaug`` program: ``main``, then exit.  After Ctrl-C the process
-    ends at once instead of waiting at exit for the threads that were
-    running the pipeline (concurrent.futures joins its worker threads at
-    exit: a bundle in progress would run on, or a stuck one hang forever)."""
-    code = main(argv)
-    if code == 130:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130)
-    sys.exit(code)
-
-
 if __name__ == "__main__":
     # Run through the imported module, so its CliError is the one the
     # command modules raise (python -m would otherwise load this file twice).
-    from xlaug.pipelines.cli import entry as _entry
-    _entry()
+    from xlaug.pipelines.cli import main as _main
+    sys.exit(_main())

@@ -44,4 +44,4 @@ def build_stages(args) -> list:
 if __name__ == "__main__":
     from xlaug.pipelines import cli
     cli.COMMANDS[("run", "blocktest")] = "tests.blocking"
-    cli.entry(sys.argv[1:])
+    sys.exit(cli.main(sys.argv[1:]))

@@ -1,4 +1,6 @@
 """``python -m xlaug``: the command line."""
-from xlaug.pipelines.cli import entry
+import sys
 
-entry()
+from xlaug.pipelines.cli import main
+
+sys.exit(main())
