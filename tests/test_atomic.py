@@ -37,8 +37,11 @@ def start(corpus, out, *extra, block_at=None, watch=None, inputs="part*.tsv", en
         env["XLAUG_TEST_BLOCK_DIR"] = str(watch)
     argv = [sys.executable, "-m", "tests.blocking", "run", "blocktest", "--input", str(corpus / inputs),
             "-o", str(out), *BASE, *extra]
+    # Ctrl-C as in a terminal: a shell starts background jobs (`pytest &`, nohup) with SIGINT
+    # ignored, which Python then keeps ignoring; the run under test gets the default back.
     return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def finish(proc, timeout=300):
