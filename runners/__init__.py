@@ -40,17 +40,20 @@ def check_environment(options) -> None:
         raise UsageError(f"--environment_type={env}: {PROCESS_REFUSED}")
 
 
+LOCAL_RUNNER = "--runner=xlaug.runners.local.XlaugDirectRunner"
+
+
 def runner_flags(runner: str, workers: int = 0) -> list[str]:
     """Beam flags for xlaug's runner names; other names pass through as-is."""
     refuse_unsafe(runner)
     if runner == "local":
-        # DirectRunner, not the default: the default tries to download Prism.
-        flags = ["--runner=DirectRunner"]
+        # Beam's direct runner without its try on Prism (runners/local.py).
+        flags = [LOCAL_RUNNER]
         if workers:
             flags += ["--direct_running_mode=multi_threading", f"--direct_num_workers={workers}"]
         return flags
     if runner == "multiprocess":
-        return ["--runner=DirectRunner", "--direct_running_mode=multi_processing",
+        return [LOCAL_RUNNER, "--direct_running_mode=multi_processing",
                 f"--direct_num_workers={workers or os.cpu_count() or 2}"]
     if runner == "portable":
         flags = ["--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK"]

@@ -11,7 +11,7 @@ def _args(runner, beam_args=(), workers=0, gpu=None):
 
 
 def test_local_runner_never_asks_for_prism():
-    assert runner_flags("local") == ["--runner=DirectRunner"]
+    assert runner_flags("local") == ["--runner=xlaug.runners.local.XlaugDirectRunner"]
     assert "--direct_running_mode=multi_processing" in runner_flags("multiprocess", 3)
     assert "--environment_type=LOOPBACK" in runner_flags("portable")
     assert runner_flags("FlinkRunner") == ["--runner=FlinkRunner"]
@@ -19,7 +19,7 @@ def test_local_runner_never_asks_for_prism():
 
 def test_beam_options_pass_through():
     opts = pipeline_options(_args("local", ["--direct_num_workers=1", "--job_name=x"])).get_all_options()
-    assert opts["runner"] == "DirectRunner" and opts["job_name"] == "x"
+    assert opts["runner"] == "xlaug.runners.local.XlaugDirectRunner" and opts["job_name"] == "x"
 
 
 def test_dataflow_needs_project_region_and_temp_location():
@@ -48,3 +48,31 @@ def test_dask_runner_is_refused_in_one_line(runner, tmp_path, capsys):
     # The same runner named among the Beam options that pass through.
     with pytest.raises(CliError, match="DaskRunner"):
         pipeline_options(_args("local", [f"--runner={runner if '.' in runner else 'DaskRunner'}"]))
+
+
+@pytest.mark.parametrize("runner", ["local", "multiprocess"])
+def test_local_runners_never_try_prism(monkeypatch, tmp_path, runner):
+    """Beam's DirectRunner tries Prism first (a download, then another
+    runner than the one tested); xlaug's local runners go straight to Beam's
+    own in-memory runner.  Beam's DirectRunner is the control."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.portability import prism_runner
+
+    tried = []
+
+    def no_prism(self, *args, **kwargs):
+        tried.append(1)
+        raise RuntimeError("no Prism in this test")
+
+    monkeypatch.setattr(prism_runner.PrismRunner, "run_pipeline", no_prism)
+
+    def run(flags):
+        with beam.Pipeline(options=PipelineOptions(flags)) as p:
+            p | beam.Create([1, 2, 3]) | beam.Map(lambda x: x * 2)
+
+    run(["--runner=DirectRunner"])
+    assert tried == [1]  # the control: Beam's own DirectRunner asks Prism first
+    tried.clear()
+    run(runner_flags(runner, 2))
+    assert tried == []

@@ -21,8 +21,8 @@ import apache_beam as beam
 
 # Runners that keep every grouped value in memory until the group is read:
 # the direct runner (in-process or with worker processes) and Prism.
-IN_MEMORY_RUNNERS = ("directrunner", "switchingdirectrunner", "bundlebaseddirectrunner", "fnapirunner",
-                     "prismrunner")
+IN_MEMORY_RUNNERS = ("directrunner", "switchingdirectrunner", "xlaugdirectrunner", "bundlebaseddirectrunner",
+                     "fnapirunner", "prismrunner")
 # Elements a spill file holds before the next one starts: files are the
 # units the reading stage shares out among its workers.
 FILE_ELEMENTS = 50_000
