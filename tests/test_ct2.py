@@ -283,6 +283,18 @@ def test_each_input_is_tokenized_once(models, monkeypatch, engine):
     assert sorted(calls) == sorted(TEXTS)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_decode_rows_is_batch_decode(models, family):
+    from transformers import AutoTokenizer
+
+    from xlaug.transforms.seq2seq import decode_rows
+    tok = AutoTokenizer.from_pretrained(models[family])
+    rows = [tok(t)["input_ids"] for t in TEXTS]
+    rows += [[tok.pad_token_id, tok.eos_token_id], [], list(range(len(tok)))[::7]]  # special tokens, every id
+    assert decode_rows(tok, rows) == tok.batch_decode(rows, skip_special_tokens=True)
+    assert any(decode_rows(tok, rows))
+
+
 def test_bad_engine_options():
     with pytest.raises(ValueError, match="engine must be one of hf, ct2"):
         BackTranslate("m", "en", "de", engine="onnx")

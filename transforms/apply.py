@@ -49,8 +49,10 @@ def route(items: Iterable):
 
 
 class _Route(beam.DoFn):
-    def process(self, item):
-        yield from route((item,))
+    """The output items of a batch (a list: RunInference's one prediction per batch)."""
+
+    def process(self, items):
+        yield from route(items)
 
 
 class _ProcessFn(beam.DoFn):

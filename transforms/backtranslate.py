@@ -27,6 +27,7 @@ arrival order, for comparison.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections import OrderedDict
@@ -373,15 +374,19 @@ class BackTranslate(ModelStep):
                     empty = empty.with_origin(STAGE, model=self.model, **made, **params)
                 yield Rejected.of(empty, STAGE, "empty_translation", f"hypothesis {rank} is empty")
                 continue
-            # The generated side replaces any old target side; fields tied to it are cleared.
-            out = record.replace(id=rid, src_lang=src_lang, tgt_lang=tgt_lang, tgt_text=text,
-                                 tgt_tokens=None, tgt_labels=None, alignment=None,
-                                 link_scores=None, token_langs=None)
             # The old target side described other text; it is cleared but kept
             # in the provenance, so no field vanishes without a trace.
-            replaced = {"replaced_tgt": record.text("tgt")} if record.text("tgt") is not None else {}
-            yield out.with_scores(bt_rank=rank, bt_score=score).with_origin(
-                STAGE, model=self.model, **made, **params, **replaced)
+            old_tgt = record.text("tgt")
+            replaced = {"replaced_tgt": old_tgt} if old_tgt is not None else {}
+            scores = dict(record.scores)
+            scores.update(bt_rank=float(rank), bt_score=float(score))
+            step = {"stage": STAGE, "model": self.model, "params": {**made, **params, **replaced}}
+            # One new record (what replace + with_scores + with_origin give, made
+            # once: three copies per output cost more than the rest of the stage).
+            # The generated side replaces any old target side; fields tied to it are cleared.
+            yield dataclasses.replace(record, id=rid, src_lang=src_lang, tgt_lang=tgt_lang, tgt_text=text,
+                                      tgt_tokens=None, tgt_labels=None, alignment=None, link_scores=None,
+                                      token_langs=None, scores=scores, origin=record.origin + (step,))
 
     def _round_trip(self, model, records: list[Record]):
         direction = f"{self.tgt_lang}->{self.src_lang}"

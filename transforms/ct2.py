@@ -31,7 +31,7 @@ import shutil
 import tempfile
 
 from xlaug.transforms.models import ModelLoadError, _is_local
-from xlaug.transforms.seq2seq import Decoding, Translator, _make_picker, row_seed
+from xlaug.transforms.seq2seq import Decoding, Translator, _make_picker, decode_rows, row_seed
 
 ENGINES = ("hf", "ct2")
 COMPUTE_TYPES = ("int8", "int8_float16", "float16", "bfloat16", "float32")
@@ -251,7 +251,7 @@ class Ct2Translator(Translator):
                     score = score * len(tokens) / (len(tokens) + 1)
                 rows.append([to_id.get(t, unk) for t in tokens])
                 scores.append(float(score))
-        texts = tok.batch_decode(rows, skip_special_tokens=True)  # one call for the batch
+        texts = decode_rows(tok, rows)
         per_row = [(t.strip(), s) for t, s in zip(texts, scores)]
         n = decoding.n
         return [per_row[i * n:(i + 1) * n] for i in range(len(results))]

@@ -12,8 +12,8 @@ from xlaug.transforms.stage import ModelStep
 
 class StepModelHandler(ModelHandler):
     """RunInference handler for any ModelStep.  Examples are ``(records,
-    context)`` batches cut by ApplyStep; the predictions are the step's
-    output items (records and rejections), routed afterwards.
+    context)`` batches cut by ApplyStep; the prediction of each is the list
+    of the step's output items (records and rejections), routed afterwards.
 
     ``load_model`` goes through the per-process cache, so every DoFn, thread
     and stage of a process that needs the same model shares one copy, and
@@ -32,7 +32,9 @@ class StepModelHandler(ModelHandler):
             self.step.setup()
             self._ready = True
         records, context = batch
-        return list(self.step.process_batch(records, context, model))
+        # One prediction per batch, the batch's output items as one list (routed
+        # afterwards): an element per record between the two steps cost more.
+        return [list(self.step.process_batch(records, context, model))]
 
     def should_skip_batching(self) -> bool:
         return True  # ApplyStep cut the batches already

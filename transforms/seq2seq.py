@@ -362,6 +362,23 @@ class Translator:
         return [per_row[i * n:(i + 1) * n] for i in range(len(keys))]
 
 
+def decode_rows(tokenizer, rows: list[list[int]]) -> list[str]:
+    """``tokenizer.batch_decode(rows, skip_special_tokens=True)`` for lists of ids.
+    A plain fast tokenizer decodes each row in Rust directly: batch_decode
+    first checks every id of the batch in Python (``to_py_obj``), which cost
+    more than the decoding.  Anything else goes through batch_decode."""
+    from transformers import PreTrainedTokenizerBase
+    from transformers.tokenization_utils_tokenizers import TokenizersBackend
+    kind = type(tokenizer)
+    if (isinstance(tokenizer, TokenizersBackend) and kind._decode is TokenizersBackend._decode
+            and kind.decode is PreTrainedTokenizerBase.decode
+            and kind.batch_decode is PreTrainedTokenizerBase.batch_decode
+            and not tokenizer.clean_up_tokenization_spaces):
+        decode = tokenizer.backend_tokenizer.decode
+        return [decode(row, skip_special_tokens=True) for row in rows]
+    return tokenizer.batch_decode(rows, skip_special_tokens=True)
+
+
 def _mean_to_eos(lp, generated, eos_id) -> list[float]:
     """Mean of per-token log-probs ``lp`` [rows, steps] up to and including each row's first EOS."""
     is_eos = (generated[:, :lp.shape[1]] == eos_id).long()
