@@ -43,15 +43,21 @@ def holds_data_in_memory(pipeline) -> bool:
     return name in IN_MEMORY_RUNNERS
 
 
+_FOLDER: str | None = None
+
+
 def spill_folder() -> str:
-    """A local folder for one pipeline's spilled data; removed when the
-    driver exits (the reading stage removes each file once read)."""
-    import atexit
-    import shutil
-    import tempfile
-    folder = tempfile.mkdtemp(prefix="xlaug-spill-")
-    atexit.register(shutil.rmtree, folder, True)
-    return folder
+    """This driver process's local folder for spilled data (file names are
+    unique, so its pipelines share it); removed when the process exits.  The
+    reading stage removes each file once read."""
+    global _FOLDER
+    if _FOLDER is None or not os.path.isdir(_FOLDER):
+        import atexit
+        import shutil
+        import tempfile
+        _FOLDER = tempfile.mkdtemp(prefix="xlaug-spill-")
+        atexit.register(shutil.rmtree, _FOLDER, True)
+    return _FOLDER
 
 
 def _in_global_window(value):
