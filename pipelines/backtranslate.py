@@ -66,7 +66,8 @@ RUNTIME_OPTIONS = (
     Option("device", device, "auto", group=MODEL_GROUP, help="auto | cpu | cuda | cuda:N"),
     Option("dtype", choice("float32", "float16", "bfloat16"), "float32", group=MODEL_GROUP,
            help="weights dtype on GPU (CPU always runs float32)"),
-    Option("threads", integer(min=1), 1, group=MODEL_GROUP, help="torch CPU threads per worker"),
+    Option("threads", integer(min=1), 1, group=MODEL_GROUP,
+           help="CPU threads per worker (torch, or CTranslate2 with --engine ct2)"),
 )
 
 OPTIONS = translate_options(required=True) + RUNTIME_OPTIONS

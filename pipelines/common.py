@@ -240,6 +240,7 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
     from xlaug.transforms.io import ReadCorpus, WriteDataset, parse_splits
     from xlaug.transforms.ledger import account
     from xlaug.transforms.report import build_report
+    from xlaug.transforms.spill import Spilled
     from xlaug.transforms.stage import check_steps
     from xlaug.transforms.stats import CollectStats
 
@@ -316,7 +317,9 @@ def _run_pipeline(args: argparse.Namespace, stages: list, *, command: str, claim
                 current = out.kept
                 if st.report_key and out.context is not None:  # e.g. sampling's language shares
                     _write_json(out.context, f"{out_dir}/_stats/{st.report_key}.json", f"{st.name} context")
-            rejected = [o.rejected for _, o in outputs] | "All rejected" >> beam.Flatten()
+            # Spilled: on the local runners, rejected records wait in local files,
+            # not in the driver, until the last stage that rejects has run.
+            rejected = tuple(o.rejected for _, o in outputs) | Spilled("All rejected")
             split_counts = (current, rejected) | WriteDataset(
                 out_dir, splits=splits, seed=args.seed, fmt=args.output_format,
                 score_names=score_ranges.keys(), shards=args.shards,

@@ -80,8 +80,8 @@ def seen(folder) -> set:
             for line in open(os.path.join(folder, f))}
 
 
-@pytest.mark.parametrize("runner", [[], ["--runner", "multiprocess", "--workers", "2"]],
-                         ids=["direct", "multiprocess"])
+@pytest.mark.parametrize("runner", [[], ["--runner", "multiprocess", "--workers", "2"], ["--runner", "portable"]],
+                         ids=["direct", "multiprocess", "portable"])
 def test_ctrl_c_prints_one_line_and_leaves_no_dataset(corpus, tmp_path, runner):
     out, watch = tmp_path / "out", tmp_path / "watch"
     watch.mkdir()

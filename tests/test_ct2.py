@@ -230,6 +230,22 @@ def test_a_failing_input_rejects_its_record_only_on_ct2(models, monkeypatch):
     assert [(x.record.id, x.reason) for x in rejected] == [("b", "generation_error")]
 
 
+@pytest.mark.parametrize("threads", (1, 2))
+def test_stage_threads_are_ctranslate2s_threads(models, monkeypatch, threads):
+    # Left unset, CTranslate2 takes every core: --threads must bound it as it bounds torch.
+    import ctranslate2
+    seen = []
+    real = ctranslate2.Translator
+
+    def recording(*args, **kw):
+        seen.append((kw["inter_threads"], kw["intra_threads"]))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(ctranslate2, "Translator", recording)
+    _stage(models["marian"], "ct2", GREEDY, threads=threads).load_model()
+    assert seen == [(1, threads)]
+
+
 def test_missing_ctranslate2_is_one_line_naming_the_extra(models, monkeypatch):
     from xlaug.pipelines.backtranslate import build_stages
     from xlaug.pipelines.cli import CliError, parse_args

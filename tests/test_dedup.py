@@ -54,10 +54,17 @@ def test_ids_in_natural_order_file_then_line():
 
 def _run(parts, mode, want_kept, want_rejected):
     """Dedup over separately created parts (separate bundles), reshuffled;
-    asserts kept ids and (id, reason, kept id) of the rejected."""
+    asserts kept ids and (id, reason, kept id) of the rejected, both ways:
+    grouping whole records (distributed runners) and grouping only ids and
+    digests, records spilled to disk (the local runners' way)."""
+    for by_values in (False, True, None):
+        _run_once(parts, mode, want_kept, want_rejected, by_values)
+
+
+def _run_once(parts, mode, want_kept, want_rejected, by_values):
     with BeamPipeline(runner="BundleBasedDirectRunner") as p:
         pcs = [p | f"Part{i}" >> beam.Create(part) for i, part in enumerate(parts)]
-        out = pcs | beam.Flatten() | beam.Reshuffle() | ApplyStep(Dedup(mode))
+        out = pcs | beam.Flatten() | beam.Reshuffle() | ApplyStep(Dedup(mode), by_values=by_values)
         assert_that(out.kept | "KeptIds" >> beam.Map(lambda r: r.id),
                     equal_to(want_kept), label="kept")
         assert_that(out.rejected | "RejInfo" >> beam.Map(
@@ -115,3 +122,27 @@ def test_pack_round_trip_keeps_every_field():
                alignment=((0, 0), (1, 1)), link_scores=(0.9, 0.8), scores={"langid_src": 0.99},
                origin=({"stage": "read", "model": None, "params": {"file": "f"}},), loc="f:3")
     assert unpack(pack(r)) == r
+
+
+def test_local_runners_group_ids_not_records():
+    """On runners that hold groups in memory, dedup groups (key, id, digest)
+    and keeps the records in files meanwhile; elsewhere it groups records."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from xlaug.transforms.spill import holds_data_in_memory as holds_groups_in_memory
+    assert holds_groups_in_memory(beam.Pipeline(runner="BundleBasedDirectRunner"))
+    assert holds_groups_in_memory(beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])))
+    embed = ["--runner=PortableRunner", "--job_endpoint=embed"]
+    assert holds_groups_in_memory(beam.Pipeline(options=PipelineOptions(embed + ["--environment_type=LOOPBACK"])))
+    assert holds_groups_in_memory(beam.Pipeline(options=PipelineOptions(
+        embed + ["--environment_type=EXTERNAL", "--environment_config=127.0.0.1:5000"])))
+    # Workers elsewhere (a container, another host) cannot read this machine's files.
+    for env in (["--environment_type=DOCKER"], ["--environment_type=EXTERNAL", "--environment_config=pool:5000"]):
+        assert not holds_groups_in_memory(beam.Pipeline(options=PipelineOptions(embed + env)))
+    remote = PipelineOptions(["--runner=PortableRunner", "--job_endpoint=localhost:8099"])
+    assert not holds_groups_in_memory(beam.Pipeline(options=remote))
+    for pipeline, spilled in ((beam.Pipeline(runner="BundleBasedDirectRunner"), True),
+                              (beam.Pipeline(options=remote), False)):
+        pipeline | beam.Create([rec(1, "a b")]) | ApplyStep(Dedup("exact"))
+        names = {t.unique_name for t in pipeline.to_runner_api().components.transforms.values()}
+        assert ("dedup/Spill values" in names) == spilled and ("dedup/Group" in names) == (not spilled)

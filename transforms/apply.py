@@ -5,7 +5,11 @@
   batching     per record; fixed-size ``BatchElements``; or, with
                ``batch_weight``, ``SortAndBatchElements`` by ``weight`` (length
                bucketing under a token budget)
-  grouped      ``GroupByKey`` on ``group_key``; each group is one batch
+  grouped      ``GroupByKey`` on ``group_key``; each group is one batch.  A step
+               that decides from a small ``group_value`` (dedup: id + digest)
+               groups only those on runners that hold groups in memory (through
+               local files, with the records waiting in files too), and rejects
+               by id (``verdicts``, a side input): see ``_by_values``
   summary      ``CombineGlobally`` of the step's Summary, turned into the
                context by ``make_context`` and given to every batch as a side input
   model        a ModelStep runs through ``RunInference`` with ``StepModelHandler``
@@ -121,15 +125,103 @@ def _with_context(batch, context=None):
     return batch, context
 
 
+VALUE_SHARDS = 64  # groups of keys decided together (one file per shard and bundle)
+
+
+class _SpillValuesFn(beam.DoFn):
+    """(key, value) of each record into local files, one per shard of keys
+    and bundle; emits (shard, file name) when the bundle ends.  Nothing
+    per record reaches the driver, nor stays in this worker's memory."""
+
+    def __init__(self, step: Step, folder: str):
+        self.step, self.folder = step, folder
+
+    def start_bundle(self):
+        self._files: dict = {}
+
+    def process(self, record):
+        import pickle
+        key = self.step.group_key(record)
+        shard = _shard_of(key)
+        f = self._files.get(shard)
+        if f is None:
+            import os
+            import uuid
+            f = self._files[shard] = open(os.path.join(self.folder, f"v{shard:03d}-{uuid.uuid4().hex}"), "wb")
+        data = pickle.dumps((key, self.step.group_value(record)), protocol=pickle.HIGHEST_PROTOCOL)
+        f.write(len(data).to_bytes(4, "little") + data)
+
+    def finish_bundle(self):
+        from xlaug.transforms.spill import _in_global_window
+        files, self._files = self._files, {}
+        for shard, f in sorted(files.items()):
+            f.close()
+            yield _in_global_window((shard, f.name))
+
+
+def _shard_of(key) -> int:
+    import zlib
+    data = key if isinstance(key, bytes) else repr(key).encode("utf-8")
+    return zlib.crc32(data) % VALUE_SHARDS
+
+
+def _shard_verdicts(element, step: Step):
+    """The verdicts of every group of keys in one shard (its files, read and removed)."""
+    from xlaug.transforms.spill import unspill
+    groups: dict = {}
+    for path in element[1]:
+        for key, value in unspill(path):
+            groups.setdefault(key, []).append(value)
+    for values in groups.values():
+        yield from step.verdicts(values)
+
+
+class _VerdictFn(beam.DoFn):
+    """A record named in the verdicts is rejected with its reason; the rest pass."""
+
+    def __init__(self, stage: str):
+        self.stage = stage
+
+    def process(self, record, verdicts):
+        verdict = verdicts.get(record.id)
+        if verdict is None:
+            yield record
+        else:
+            yield beam.pvalue.TaggedOutput(REJECTED, Rejected.of(record, self.stage, *verdict))
+
+
 class ApplyStep(beam.PTransform):
     """Run any ``Step`` on a PCollection of records; returns
-    ``StageOutput(kept, rejected, context)``.  Labelled with the step's name."""
+    ``StageOutput(kept, rejected, context)``.  Labelled with the step's name.
 
-    def __init__(self, step: Step):
+    ``by_values``: for a step with ``group_values``, group only its small
+    values and reject by id (True), or group whole records (False); None:
+    by values on runners that hold groups in memory, where it keeps memory
+    flat in the size of the corpus; whole records elsewhere, where a
+    shuffle scales and the verdicts (one a rejected record) need not fit in
+    each worker's memory."""
+
+    def __init__(self, step: Step, by_values: bool | None = None):
         if not isinstance(step, Step):
             raise TypeError(f"ApplyStep needs a xlaug.transforms.stage.Step, got {type(step).__name__}")
         super().__init__(label=step.name)
         self.step = step
+        self.by_values = by_values
+
+    def _by_values(self, records):
+        """Decide from the small values, kept in local files, and keep the
+        records in local files meanwhile (transforms/spill.py): an in-memory
+        runner would otherwise hold every record until the verdicts are
+        known (they need the whole corpus)."""
+        from xlaug.transforms.spill import Spilled, spill_folder
+        step = self.step
+        verdicts = (records | "Spill values" >> beam.ParDo(_SpillValuesFn(step, spill_folder()))
+                    | "Group values" >> beam.GroupByKey()
+                    | "Verdicts" >> beam.FlatMap(_shard_verdicts, step))
+        waiting = records | Spilled("Wait", spill=True)
+        outs = waiting | "Decide" >> beam.ParDo(_VerdictFn(step.name), beam.pvalue.AsDict(verdicts)).with_outputs(
+            REJECTED, main="kept")
+        return StageOutput(outs.kept, outs[REJECTED])
 
     def _batches(self, records):
         step = self.step
@@ -155,6 +247,13 @@ class ApplyStep(beam.PTransform):
 
     def expand(self, records):
         step = self.step
+        if step.grouped and step.group_values and step.summary is None:
+            by_values = self.by_values
+            if by_values is None:
+                from xlaug.transforms.spill import holds_data_in_memory
+                by_values = holds_data_in_memory(records.pipeline)
+            if by_values:
+                return self._by_values(records)
         context = None
         if step.summary is not None:
             context = (records | "Summary" >> beam.CombineGlobally(_SummaryFn(step.summary))

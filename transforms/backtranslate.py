@@ -243,7 +243,9 @@ class BackTranslate(ModelStep):
             from xlaug.transforms.ct2 import COMPUTE_TYPES
             if compute_type is not None and compute_type not in COMPUTE_TYPES:
                 raise ValueError(f"compute_type must be one of {', '.join(COMPUTE_TYPES)}, not {compute_type!r}")
-            common.update(engine=engine, compute_type=compute_type)
+            # CTranslate2's own thread pool: the stage's threads, as torch's for hf
+            # (left unset, CTranslate2 would take every core of the machine).
+            common.update(engine=engine, compute_type=compute_type, threads=threads)
         self.engine = engine
         self.forward_kwargs = dict(common, model=model, src_lang=src_code or src_lang,
                                    tgt_lang=tgt_code or tgt_lang, prefix=prefix)

@@ -1,8 +1,13 @@
 """Deduplication across the whole corpus.
 
 Records are keyed by a digest of their (normalised) text and language pair;
-``Dedup`` is a grouped stage, so under Beam they are grouped with GroupByKey
-and duplicates meet wherever they were read (any file, any bundle, any worker).
+``Dedup`` is a grouped stage, so under Beam duplicates meet wherever they
+were read (any file, any bundle, any worker).  On distributed runners the
+records themselves are grouped (GroupByKey).  Beam's local runners hold
+grouped data in memory, so there only (key, id, text digest) are grouped, the
+verdicts (ids to reject) go to the records as a side input, and the records
+wait in local files meanwhile (``ApplyStep``'s ``by_values``): memory stays
+near flat in the size of the corpus.
 In each group the record with the first id in natural order (``id_order``:
 file, then line) is kept: the choice depends on the data only, never on bundle
 order or runner.
@@ -57,6 +62,22 @@ def id_order(record_id: str):
     return parts, record_id
 
 
+def text_digest(record: Record) -> bytes:
+    """Digest of both sides exactly as written: equal digests, equal text."""
+    joined = "".join(f"{len(p)}:{p}" for p in _sides(record))
+    return hashlib.blake2b(joined.encode("utf-8"), digest_size=16).digest()
+
+
+def resolve_values(values):
+    """``resolve_group`` on (id, text digest) values: (id, (reason, detail)) of
+    each record to reject."""
+    values = sorted(values, key=lambda v: id_order(v[0]))
+    kept_id, kept_text = values[0]
+    for rid, text in values[1:]:
+        reason = "duplicate" if text == kept_text else "near_duplicate"
+        yield rid, (reason, f"same text as kept record {kept_id}")
+
+
 def resolve_group(records, stage: str = "dedup"):
     """Keep the record of a group that comes first by ``id_order``; yield it, then a Rejected for
     each other one (``duplicate`` if its text equals the kept one's exactly,
@@ -84,6 +105,7 @@ class Dedup(Step):
         self.mode = mode
         self.name = name
         self.grouped = mode != "off"
+        self.group_values = self.grouped  # a group needs ids and digests only, not records
 
     def group_key(self, record: Record) -> bytes:
         return dedup_key(record, self.mode)
@@ -93,3 +115,9 @@ class Dedup(Step):
 
     def process_batch(self, records, context=None, model=None):
         return resolve_group(records, self.name)
+
+    def group_value(self, record: Record):
+        return record.id, text_digest(record)
+
+    def verdicts(self, values):
+        return resolve_values(values)

@@ -122,6 +122,7 @@ class Step:
     min_batch_size = 1
     batch_weight: int | None = None
     grouped = False
+    group_values = False  # grouped: decides from group_value/verdicts (see below)
     summary: Summary | None = None
     report_key: str | None = None
 
@@ -141,6 +142,18 @@ class Step:
 
     def group_key(self, record: Record):
         """The group of a record (with ``grouped``): bytes, str or int."""
+        raise NotImplementedError
+
+    def group_value(self, record: Record):
+        """(with ``group_values``) The little a group needs of a record to
+        decide, far smaller than the record (dedup: its id and a digest)."""
+        raise NotImplementedError
+
+    def verdicts(self, values) -> Iterable[tuple[str, tuple[str, str]]]:
+        """(with ``group_values``) The group's decision from its values:
+        ``(record id, (reason, detail))`` for each record to reject; the
+        others are kept as they are.  Must match ``process_batch`` on the
+        group's records."""
         raise NotImplementedError
 
     def make_context(self, summary_value, model=None):
