@@ -66,7 +66,7 @@ def main(o) -> int:
     except (OSError, ValueError) as e:
         raise UsageError(f"align fit: {str(e).splitlines()[0]}") from None
     print(f"pairs={r.pairs_used} skipped={r.pairs_skipped} steps={r.steps} seconds={r.seconds:.1f} "
-          f"pairs_per_second={r.pairs_used * config.epochs / max(r.seconds, 1e-9):.1f}")
+          f"pairs_per_second={r.pairs_seen / max(r.seconds, 1e-9):.2f}")
     print("loss per epoch: " + " ".join(f"{x:.4f}" for x in r.losses))
     print(r.out_dir)
     return 0

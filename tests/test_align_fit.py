@@ -24,7 +24,7 @@ def test_loss_decreases_and_folder_loads(tiny_encoder, tmp_path):
     out = str(tmp_path / "fitted")
     r = _fit(tiny_encoder, out)
     assert r.pairs_used == 2 * len(PAIRS) and r.pairs_skipped == 0
-    assert r.steps == 6 * 4
+    assert r.steps == 6 * 4 and r.pairs_seen == 6 * 2 * len(PAIRS)
     assert r.losses[-1] < r.losses[0]          # the self-training loss goes down
     assert sorted(os.listdir(tmp_path)) == ["fitted"]  # no temporary folder left
     info = json.load(open(os.path.join(out, "xlaug-fit.json")))

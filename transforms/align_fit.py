@@ -62,6 +62,7 @@ class FitResult:
     steps: int
     seconds: float
     losses: list = field(default_factory=list)   # mean loss per epoch
+    pairs_seen: int = 0                           # pairs trained on (epochs and --max-steps counted)
     step_losses: list = field(default_factory=list)
 
 
@@ -235,7 +236,7 @@ def fit(model_dir: str, pairs, out_dir: str, config: FitConfig = FitConfig(), *,
     from xlaug.transforms.align import _without_layers_above
     view = _without_layers_above(model, max(layers))
     order_rng = random.Random(config.seed)
-    steps, epoch_losses, step_losses = 0, [], []
+    steps, seen, epoch_losses, step_losses = 0, 0, [], []
     start = time.perf_counter()
     view.train()
     for epoch in range(config.epochs):
@@ -258,6 +259,7 @@ def fit(model_dir: str, pairs, out_dir: str, config: FitConfig = FitConfig(), *,
             loss.backward()
             opt.step()
             steps += 1
+            seen += len(batch)
             total += float(loss.detach())
             count += 1
             step_losses.append(float(loss.detach()))
@@ -269,7 +271,7 @@ def fit(model_dir: str, pairs, out_dir: str, config: FitConfig = FitConfig(), *,
     model.eval()
     seconds = time.perf_counter() - start
     result = FitResult(out_dir=out_dir, pairs_used=len(data), pairs_skipped=skipped, steps=steps,
-                       seconds=seconds, losses=epoch_losses, step_losses=step_losses)
+                       seconds=seconds, losses=epoch_losses, step_losses=step_losses, pairs_seen=seen)
     _save(model, tokenizer, out_dir, {"base_model": model_dir, "layers": layers, **asdict(config),
                                       "pairs_used": len(data), "pairs_skipped": skipped, "steps": steps,
                                       "epoch_losses": epoch_losses, "seconds": round(seconds, 1)}, force)
