@@ -1,8 +1,9 @@
-"""Local runs of several input files go in parts, so that ``--resume`` can
-skip what a killed run finished.
+"""Local runs of several input files, or of one large one, go in parts, so
+that ``--resume`` can skip what a killed run finished.
 
 A part is a few consecutive input files (one each, up to ``MAX_PARTS``
-parts).  The stages up to the first one that needs the whole corpus (a
+parts), or a byte range of a large line-based file (text, TSV, JSONL of at
+least twice ``RANGE_BYTES``).  The stages up to the first one that needs the whole corpus (a
 grouped stage such as dedup, or one with a summary such as sampling) run on
 each part in a pipeline of its own, which writes a checkpoint
 (transforms/checkpoint.py) and then a ``.done`` mark; the rest of the run
@@ -31,27 +32,48 @@ MAX_PARTS = 16
 # minute of filtering on 2 cores: the parts add a few percent, and a resume
 # redoes at most that much.
 PART_BYTES = 32 << 20
+# A large line-based file is cut into ranges of at least this size
+# (XLAUG_RANGE_BYTES): a part's ~3 s is then well under 1% of its work.
+RANGE_BYTES = 256 << 20
 
 
 def plan_parts(specs: list, args, sizes: dict) -> list[list] | None:
-    """The input specs cut into parts: consecutive files, each part closed
-    once it holds PART_BYTES (and a 16th of the input), or None for a run
-    in one piece.  Files of unknown size count as a part each."""
-    if args.runner not in LOCAL_RUNNERS or len(specs) < 2:
+    """The input specs cut into parts: consecutive files (or ranges of a
+    large file), each part closed once it holds PART_BYTES (and a 16th of
+    the input), or None for a run in one piece.  Files of unknown size count
+    as a part each."""
+    if args.runner not in LOCAL_RUNNERS:
         return None
     least = int(os.environ.get("XLAUG_PART_BYTES", PART_BYTES))
     total = sum(sizes.get(s.path) or 0 for s in specs)
     least = max(least, -(-total // MAX_PARTS))
+    units = [u for spec in specs for u in _ranges(spec, sizes.get(spec.path), least)]
+    if len(units) < 2:
+        return None
     parts: list[list] = [[]]
     held = 0
-    for spec in specs:
+    for unit in units:
         if held >= least:
             parts.append([])
             held = 0
-        parts[-1].append(spec)
-        size = sizes.get(spec.path)
+        parts[-1].append(unit)
+        size = sizes.get(unit.path) if unit.end is None else unit.end - unit.start
         held += least if size is None else size
     return parts if len(parts) > 1 else None
+
+
+def _ranges(spec, size: int | None, least: int) -> list:
+    """A large line-based file as byte ranges of at least ``least`` and
+    RANGE_BYTES (so a part never holds two ranges of one file), else [spec]."""
+    from dataclasses import replace
+
+    from xlaug.transforms.readers import splittable
+    step = max(least, int(os.environ.get("XLAUG_RANGE_BYTES", RANGE_BYTES)))
+    if size is None or not splittable(spec) or size < 2 * step:
+        return [spec]
+    n = size // step
+    bounds = [size * i // n for i in range(n + 1)]
+    return [replace(spec, start=a, end=b) for a, b in zip(bounds, bounds[1:])]
 
 
 def local_count(stages: list) -> int:
@@ -70,22 +92,44 @@ def run_parts(parts: list[list], stages: list, plan, options, *, spread: bool, o
     folders, ledger wiring, ledger order) for ``ReadCheckpoints``/``account``.
     ``on_part(k)``: k parts are done; ``metrics`` gathers the parts' counters."""
     folders, info = [], None
+    lines: dict = {}   # (path, byte offset) -> newlines before it, for ranges' line numbers
     for k, part in enumerate(parts):
         folder = storage.join(plan.units, f"{k:05d}")
         mark = folder + ".done"
         folders.append(folder)
         if storage.exists(mark):
-            info = info or json.loads(storage.read_text(mark))
+            done = json.loads(storage.read_text(mark))
+            info = info or done
+            lines.update({(path, end): n for path, end, n in done.get("lines", [])})
             if on_part:
                 on_part(k + 1)
             continue
         _clear(folder)
+        part = [_numbered(s, lines) for s in part]
         wiring, order = _run_part(part, stages, folder, options, spread, metrics)
-        info = {"files": [s.path for s in part], "wiring": wiring, "order": order}
+        info = {"files": [s.path for s in part], "wiring": wiring, "order": order,
+                "lines": [[s.path, s.end, lines[(s.path, s.end)]] for s in part if s.end is not None]}
         storage.write_text(mark, json.dumps(info))  # the part is finished only now
         if on_part:
             on_part(k + 1)
     return folders, info["wiring"], info["order"]
+
+
+def _numbered(spec, lines: dict):
+    """A range with ``lines_before`` set, so its ids keep the file's line
+    numbers; counted here in the driver from the range before (known from
+    its part) or, failing that, from the file's start.  Notes the newlines
+    before the range's end in ``lines``."""
+    if spec.end is None:
+        return spec
+    from dataclasses import replace
+
+    from xlaug.transforms.readers import count_newlines
+    before = 0 if spec.start == 0 else lines.get((spec.path, spec.start))
+    if before is None:
+        before = count_newlines(replace(spec, start=0, end=spec.start))
+    lines[(spec.path, spec.end)] = before + count_newlines(spec)
+    return replace(spec, lines_before=before)
 
 
 def _clear(folder: str) -> None:

@@ -26,18 +26,22 @@ def corpus(tmp_path):
     return write_three_files(tmp_path / "in")
 
 
-def start(corpus, out, *extra, block_at=None, watch=None):
+def start(corpus, out, *extra, block_at=None, watch=None, inputs="part*.tsv", env_more=None):
     env = dict(os.environ)
     env.pop("XLAUG_TEST_BLOCK_AT", None)
     env["XLAUG_PART_BYTES"] = "1"  # one part a file, however small (pipelines/parts.py)
+    env.update(env_more or {})
     if block_at:
         env["XLAUG_TEST_BLOCK_AT"] = block_at
     if watch:
         env["XLAUG_TEST_BLOCK_DIR"] = str(watch)
-    argv = [sys.executable, "-m", "tests.blocking", "run", "blocktest", "--input", str(corpus / "part*.tsv"),
+    argv = [sys.executable, "-m", "tests.blocking", "run", "blocktest", "--input", str(corpus / inputs),
             "-o", str(out), *BASE, *extra]
+    # Ctrl-C as in a terminal: a shell starts background jobs (`pytest &`, nohup) with SIGINT
+    # ignored, which Python then keeps ignoring; the run under test gets the default back.
     return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def finish(proc, timeout=300):
@@ -129,6 +133,35 @@ def test_resume_after_a_kill_reads_only_the_unfinished_files(corpus, tmp_path):
     assert sorted(os.listdir(out)) == ["README.md", "_stats", "data", "rejected", "report", "report.json"]
     rejected = lambda o: sorted(open(os.path.join(o, "rejected", f)).read() for f in os.listdir(o / "rejected"))
     assert sorted("".join(rejected(out)).splitlines()) == sorted("".join(rejected(ref)).splitlines())
+
+
+def test_resume_inside_one_large_file(tmp_path):
+    """One file cut into byte ranges, a part each: a resumed run skips the
+    finished ranges, and ids keep the file's line numbers (lines that
+    straddle a range boundary included)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    lines = [f"{EN[i % 5]} number {i % 70} .\t{DE[i % 5]} Nummer {i % 70} ." for i in range(300)]
+    lines[5], lines[200] = "a line without a tab", f"{EN[0]} .\t{DE[0]} {DE[1]} {DE[2]} ."
+    (folder / "big.tsv").write_text("\n".join(lines) + "\n")
+    ranges = {"XLAUG_RANGE_BYTES": "4000"}  # ~21 KB: 5 ranges, one part each
+    ref, out, watch = tmp_path / "ref", tmp_path / "out", tmp_path / "watch"
+    watch.mkdir()
+    # The reference reads the file in one piece (no parts).
+    assert finish(start(folder, ref, inputs="big.tsv", env_more={"XLAUG_RANGE_BYTES": "1000000"}))[0] == 0
+    proc = start(folder, out, block_at="big.tsv:280", watch=watch, inputs="big.tsv", env_more=ranges)
+    wait_for(watch / "reached", proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    assert len(os.listdir(out / ".xlaug-run" / "units")) >= 4  # parts 0-3 finished (folder + mark)
+    for f in os.listdir(watch):
+        os.remove(watch / f)
+    code, _, err = finish(start(folder, out, "--resume", watch=watch, inputs="big.tsv", env_more=ranges))
+    assert code == 0, err
+    again = sorted(int(i.split(":")[1]) for i in seen(watch))
+    assert again and again[0] > 200 and again[-1] == 300  # only the last range was read again
+    assert rows(out) == rows(ref)
+    assert counts(out) == counts(ref) and counts(out)["identity_ok"]
 
 
 def test_resume_refuses_another_command(corpus, tmp_path):

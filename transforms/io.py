@@ -25,7 +25,10 @@ from xlaug.transforms.stage import REJECTED
 class _ReadFn(beam.DoFn):
     def process(self, spec: InputSpec, counts=()):
         if spec.end is not None:  # a split: its first line number from the newlines before it
-            before = sum(n for path, start, n in counts if path == spec.path and start < spec.start)
+            # (spec.lines_before: those before the range this split was cut from, when a part
+            # of a run reads one range of the file; a part never holds two ranges of one file)
+            before = spec.lines_before + sum(n for path, start, n in counts
+                                             if path == spec.path and start < spec.start)
             spec = replace(spec, lines_before=before)
         yield from route(read_any(spec))
 
@@ -56,10 +59,10 @@ class ReadCorpus(beam.PTransform):
             if spec.format == "hf":
                 units.append(spec)
                 continue
-            size = storage.size(spec.path)
+            size = storage.size(spec.path) if spec.end is None else spec.end - spec.start
             parts = splits(spec, size)
             units += parts
-            whole_and_large |= len(parts) == 1 and size > split_bytes(size)
+            whole_and_large |= len(parts) == 1 and spec.end is None and size > split_bytes(size)
         specs = pbegin | "Specs" >> beam.Create(units)
         if self.spread and len(units) > 1:
             specs = specs | "Spread files" >> beam.Reshuffle()  # one split per worker at a time

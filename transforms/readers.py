@@ -44,7 +44,8 @@ class InputSpec:
     name: str | None = None          # the file part of ids (default: the file's name, less .gz etc.)
     # A split of one large file (see ``splits``): the lines that start in
     # bytes [start, end); ``lines_before`` is the number of newlines in
-    # [0, start), counted on the workers, so ids keep the file's line numbers.
+    # [0, start), counted on the workers, so ids keep the file's line numbers
+    # (for a range that is one part of a run, pipelines/parts.py counts them).
     start: int = 0
     end: int | None = None
     lines_before: int = 0
@@ -76,11 +77,14 @@ def splits(spec: InputSpec, size: int | None = None) -> list[InputSpec]:
     is small or cannot be split (compressed, paired, CoNLL, a limit)."""
     if not splittable(spec):
         return [spec]
-    size = storage.size(spec.path) if size is None else size
-    step = split_bytes(size)
-    if size <= step:
+    if spec.end is not None:  # a range of a file (one part of a local run): split inside it
+        lo, hi = spec.start, spec.end
+    else:
+        lo, hi = 0, storage.size(spec.path) if size is None else size
+    step = split_bytes(hi - lo)
+    if hi - lo <= step:
         return [spec]
-    return [replace(spec, start=a, end=min(a + step, size)) for a in range(0, size, step)]
+    return [replace(spec, start=a, end=min(a + step, hi)) for a in range(lo, hi, step)]
 
 
 def count_newlines(spec: InputSpec, block: int = 1 << 20) -> int:
