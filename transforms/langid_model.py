@@ -26,27 +26,28 @@ class _LangidModel:
 
     def __init__(self):
         import numpy as np
-        from langid.langid import LanguageIdentifier, model
-
-        ident = LanguageIdentifier.from_modelstring(model, norm_probs=True)
-        self.ident = ident  # langid's own classifier, for comparison
         self.np = np
-        self.nextmove = np.asarray(ident.tk_nextmove, dtype=np.int64)
-        self.nextmove_array = ident.tk_nextmove  # array.array: fast to index from Python
-        ptc = np.asarray(ident.nb_ptc, dtype=np.float64)
-        n_states = int(max(self.nextmove.max(), max(ident.tk_output))) + 1
-        table = np.zeros((n_states, ptc.shape[1]), dtype=np.float64)
-        for state, feats in ident.tk_output.items():
-            if feats:
-                table[state] = ptc[list(feats)].sum(axis=0)
-        self.table = table
-        self.n_states = n_states
+        arrays = _load_folded()
+        self.nextmove = arrays["nextmove"]
+        self.table = arrays["table"]
+        self.emits = arrays["emits"]  # states that emit any feature
+        self.pc = arrays["pc"]
+        self.classes = [str(c) for c in arrays["classes"]]
+        self.n_states = int(self.table.shape[0])
+        import array
+        # array.array: fast to index from Python (langid's own is one too)
+        self.nextmove_array = array.array("H", self.nextmove.astype(np.uint16).tobytes())
         self._sub: dict = {}
-        self.emits = np.zeros(n_states, dtype=bool)  # states that emit any feature
-        self.emits[[s for s, feats in ident.tk_output.items() if feats]] = True
-        self.pc = np.asarray(ident.nb_pc, dtype=np.float64)
-        self.classes = [str(c) for c in ident.nb_classes]
         self.index = {c: i for i, c in enumerate(self.classes)}
+        self._ident = None
+
+    @property
+    def ident(self):
+        """langid's own classifier, for comparison (unpacked on first use)."""
+        if self._ident is None:
+            from langid.langid import LanguageIdentifier, model
+            self._ident = LanguageIdentifier.from_modelstring(model, norm_probs=True)
+        return self._ident
 
     def log_probs_batch(self, texts: list[str], cols=None):
         """(len(texts), n_langs) unnormalised log P(text, lang); only the
@@ -137,6 +138,54 @@ class _LangidModel:
             hit = (self.np.ascontiguousarray(self.table[:, key]), self.pc[list(key)])
             self._sub[key] = hit
         return hit
+
+
+def fold(ident) -> dict:
+    """langid's classifier as the arrays ``_LangidModel`` walks."""
+    import numpy as np
+    nextmove = np.asarray(ident.tk_nextmove, dtype=np.int64)
+    ptc = np.asarray(ident.nb_ptc, dtype=np.float64)
+    n_states = int(max(nextmove.max(), max(ident.tk_output))) + 1
+    table = np.zeros((n_states, ptc.shape[1]), dtype=np.float64)
+    for state, feats in ident.tk_output.items():
+        if feats:
+            table[state] = ptc[list(feats)].sum(axis=0)
+    emits = np.zeros(n_states, dtype=bool)
+    emits[[s for s, feats in ident.tk_output.items() if feats]] = True
+    return {"nextmove": nextmove, "table": table, "emits": emits,
+            "pc": np.asarray(ident.nb_pc, dtype=np.float64),
+            "classes": np.asarray([str(c) for c in ident.nb_classes])}
+
+
+def _load_folded() -> dict:
+    """The folded arrays, from a cache file keyed by langid's model string
+    (``~/.cache/xlaug/langid``, env XLAUG_CACHE): unpacking langid's model
+    string takes 1-4 s in every worker process; the file loads in
+    milliseconds.  Built, and the cache written, when missing or unreadable."""
+    import hashlib
+    import os
+
+    import numpy as np
+    from langid.langid import LanguageIdentifier, model
+    key = hashlib.blake2b(model.encode("ascii") if isinstance(model, str) else model, digest_size=10).hexdigest()
+    folder = os.path.join(os.path.expanduser(os.environ.get("XLAUG_CACHE") or "~/.cache/xlaug"), "langid")
+    path = os.path.join(folder, f"folded-{key}.npz")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in ("nextmove", "table", "emits", "pc", "classes")}
+    except Exception:  # noqa: BLE001 - missing, or not a whole cache file: build it
+        pass
+    arrays = fold(LanguageIdentifier.from_modelstring(model, norm_probs=True))
+    try:  # written whole, then renamed: processes starting together never read half a file
+        os.makedirs(folder, exist_ok=True)
+        import threading
+        tmp = f"{path}.{os.getpid()}-{threading.get_ident()}.tmp"
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home: built again next time
+    return arrays
 
 
 _SHARED_MODEL: _LangidModel | None = None
