@@ -28,6 +28,8 @@ OPTIONS = (
            help="softmax threshold of the model's own links used as targets"),
     Option("fit-temperature", number(min=0.0), 0.1,
            help="score links as cosine / T (0: raw dot products, as awesome-align)"),
+    Option("no-tlm", flag=True, help="self-training loss only: no translation language modelling "
+           "(masked subwords of the joined pair, predicted by a fresh head tied to the word embeddings)"),
     Option("max-steps", integer(min=1), metavar="N", help="stop after N steps"),
     Option("limit", integer(min=1), metavar="N", help="only the first N pairs"),
     Option("seed", integer(min=0), 0),
@@ -57,14 +59,14 @@ def main(o) -> int:
     from xlaug.transforms.align_fit import FitConfig, fit
     config = FitConfig(layers=layers, epochs=o.epochs, batch_size=o.fit_batch_size, lr=o.lr,
                        threshold=o.fit_threshold, temperature=o.fit_temperature or None, seed=o.seed,
-                       max_steps=o.max_steps, threads=o.threads)
+                       max_steps=o.max_steps, threads=o.threads, tlm=not o.no_tlm)
     try:
         r = fit(o.align_model, pairs, o.output, config, force=o.force,
                 log=lambda m: print(f"xlaug: {m}", file=sys.stderr))
     except (OSError, ValueError) as e:
         raise UsageError(f"align fit: {str(e).splitlines()[0]}") from None
     print(f"pairs={r.pairs_used} skipped={r.pairs_skipped} steps={r.steps} seconds={r.seconds:.1f} "
-          f"pairs_per_second={r.pairs_used * config.epochs / max(r.seconds, 1e-9):.1f}")
+          f"pairs_per_second={r.pairs_seen / max(r.seconds, 1e-9):.2f}")
     print("loss per epoch: " + " ".join(f"{x:.4f}" for x in r.losses))
     print(r.out_dir)
     return 0

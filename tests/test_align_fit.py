@@ -13,8 +13,9 @@ PAIRS = [(CORPUS[k].split(), CORPUS[k + 1].split()) for k in range(0, len(CORPUS
 
 def _fit(encoder, out, seed=0, **kw):
     from xlaug.transforms.align_fit import FitConfig, fit
+    # the self-training objective alone unless tlm=True (its own tests below)
     cfg = FitConfig(layers=(2,), epochs=kw.pop("epochs", 6), batch_size=4, lr=kw.pop("lr", 1e-3), seed=seed,
-                    threads=1, **kw)
+                    threads=1, tlm=kw.pop("tlm", False), **kw)
     return fit(encoder, PAIRS * 2, out, cfg)
 
 
@@ -23,7 +24,7 @@ def test_loss_decreases_and_folder_loads(tiny_encoder, tmp_path):
     out = str(tmp_path / "fitted")
     r = _fit(tiny_encoder, out)
     assert r.pairs_used == 2 * len(PAIRS) and r.pairs_skipped == 0
-    assert r.steps == 6 * 4
+    assert r.steps == 6 * 4 and r.pairs_seen == 6 * 2 * len(PAIRS)
     assert r.losses[-1] < r.losses[0]          # the self-training loss goes down
     assert sorted(os.listdir(tmp_path)) == ["fitted"]  # no temporary folder left
     info = json.load(open(os.path.join(out, "xlaug-fit.json")))
@@ -82,3 +83,45 @@ def test_align_fit_cli(tiny_encoder, tmp_path, capsys):
     assert main(["eval", "align", "--pairs", str(pairs), "--gold", str(gold), "--align-model", out,
                  "--align-layer", "2", "--align-threads", "1"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("AER=")
+
+
+def test_tlm_masks_only_words_and_its_loss_trains(tiny_encoder):
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from xlaug.transforms.align_fit import _encode_pair, _TLMHead, tlm_loss
+    tok = AutoTokenizer.from_pretrained(tiny_encoder)
+    src, tgt = PAIRS[0]
+    ids, can = _encode_pair(tok, src, tgt, 128)
+    special = set(tok.all_special_ids)
+    assert [i not in special for i in ids] == can      # specials are never masked
+    assert _encode_pair(tok, src, tgt, 2) is None      # over the length limit
+    model = AutoModel.from_pretrained(tiny_encoder)
+    head = _TLMHead(model.config.hidden_size, model.get_input_embeddings())
+    opt = torch.optim.AdamW(list(model.parameters()) + list(head.parameters()), lr=1e-2)
+    batch = [_encode_pair(tok, s, t, 128) for s, t in PAIRS]
+    vocab = model.get_input_embeddings().weight.shape[0]
+    losses = []
+    for step in range(30):
+        gen = torch.Generator().manual_seed(step % 3)
+        loss = tlm_loss(model, head, batch, tok.pad_token_id, tok.mask_token_id, vocab, 2, 0.3, gen)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < losses[0]
+    # nothing maskable: a zero loss, not an error
+    assert float(tlm_loss(model, head, [None], tok.pad_token_id, tok.mask_token_id, vocab, 2, 0.3,
+                          torch.Generator())) == 0.0
+
+
+def test_no_tlm_changes_the_fit(tiny_encoder, tmp_path):
+    from xlaug.transforms.align import WordAligner
+    links = {}
+    for name, tlm in (("tlm", True), ("so", False)):
+        out = str(tmp_path / name)
+        r = _fit(tiny_encoder, out, tlm=tlm, epochs=2)
+        assert r.steps == 2 * 4
+        links[name] = [a.links for a in WordAligner(out, layer=2, threads=1).align(PAIRS)]
+        assert json.load(open(os.path.join(out, "xlaug-fit.json")))["tlm"] is tlm
+    assert links["tlm"] != links["so"]

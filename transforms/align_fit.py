@@ -9,7 +9,15 @@ of those links in both directions:
     loss = - mean over pairs of ( sum(P_src->tgt * G) / m + sum(P_tgt->src * G) / n )
 
 where P are the row/column softmaxes of the subword similarities at the
-aligned layer(s), G the target links and m, n the subword counts.  The word
+aligned layer(s), G the target links and m, n the subword counts.
+
+Translation language modelling (awesome-align's TLM, on by default): the
+pair is joined into one input (the tokenizer's pair encoding), 15% of its
+subwords are masked (80% mask token, 10% a random subword, 10% kept) and
+predicted.  These encoders ship no masked-LM head, so a fresh one is trained
+with the encoder: dense + GELU + LayerNorm, then a decoder tied to the
+(frozen) word embeddings plus a bias.  It reads the deepest fitted layer, so
+no layer above the aligned ones is run or trained; the head is not saved.  The word
 embeddings stay frozen (most of a multilingual encoder's weights, and the
 links read contextual states); the transformer layers up to the deepest
 aligned layer are trained.  The result is saved with ``save_pretrained``
@@ -41,6 +49,9 @@ class FitConfig:
     max_steps: int | None = None
     max_subwords: int = 128         # longer sentences are left out of fitting
     threads: int | None = None
+    tlm: bool = True                # also translation language modelling (masked subwords of the joined pair)
+    tlm_prob: float = 0.15          # share of the joined pair's subwords masked
+    tlm_weight: float = 1.0         # TLM loss weight next to the self-training loss
 
 
 @dataclass
@@ -51,6 +62,7 @@ class FitResult:
     steps: int
     seconds: float
     losses: list = field(default_factory=list)   # mean loss per epoch
+    pairs_seen: int = 0                           # pairs trained on (epochs and --max-steps counted)
     step_losses: list = field(default_factory=list)
 
 
@@ -79,6 +91,64 @@ def _states(model, batch, pad_id, layers):
         result[layer] = torch.nn.utils.rnn.pad_sequence(
             [h[b, torch.as_tensor(x[1])] for b, x in enumerate(batch)], batch_first=True)
     return result, lengths
+
+
+def _encode_pair(tokenizer, src: list[str], tgt: list[str], max_subwords: int):
+    """Input ids of the joined pair (the tokenizer's pair encoding) and the
+    mask of its maskable (non-special) positions, or None when too long."""
+    enc = tokenizer(src, tgt, is_split_into_words=True, add_special_tokens=True, truncation=False)
+    wid = enc.word_ids()
+    if len(enc["input_ids"]) > 2 * max_subwords:
+        return None
+    return enc["input_ids"], [w is not None for w in wid]
+
+
+class _TLMHead:
+    """Masked-subword prediction head over a hidden state, decoder tied to
+    the word embeddings (built lazily: torch is imported inside)."""
+
+    def __new__(cls, hidden: int, embeddings, eps: float = 1e-12):
+        import torch
+
+        class Head(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.dense = torch.nn.Linear(hidden, hidden)
+                self.norm = torch.nn.LayerNorm(hidden, eps=eps)
+                self.bias = torch.nn.Parameter(torch.zeros(embeddings.weight.shape[0]))
+                self.embeddings = [embeddings]  # not a submodule: its weight is the encoder's
+
+            def forward(self, h):
+                x = self.norm(torch.nn.functional.gelu(self.dense(h)))
+                return x @ self.embeddings[0].weight.t() + self.bias
+        return Head()
+
+
+def tlm_loss(view, head, batch, pad_id: int, mask_id: int, vocab: int, layer: int, prob: float, gen):
+    """Cross-entropy of the masked subwords of joined pairs [(ids, maskable)],
+    predicted from hidden state ``layer``; 0 when nothing was masked."""
+    import torch
+    batch = [x for x in batch if x is not None]
+    if not batch:
+        return torch.zeros(())
+    ids = torch.nn.utils.rnn.pad_sequence([torch.as_tensor(x[0]) for x in batch], batch_first=True,
+                                          padding_value=pad_id)
+    can = torch.nn.utils.rnn.pad_sequence([torch.as_tensor(x[1]) for x in batch], batch_first=True,
+                                           padding_value=False)
+    attn = torch.nn.utils.rnn.pad_sequence([torch.ones(len(x[0]), dtype=torch.long) for x in batch],
+                                           batch_first=True)
+    picked = (torch.rand(ids.shape, generator=gen) < prob) & can
+    if not bool(picked.any()):
+        return torch.zeros(())
+    how = torch.rand(ids.shape, generator=gen)
+    inputs = ids.clone()
+    inputs[picked & (how < 0.8)] = mask_id
+    random_ids = torch.randint(vocab, ids.shape, generator=gen)
+    swap = picked & (how >= 0.8) & (how < 0.9)
+    inputs[swap] = random_ids[swap]
+    out = view(input_ids=inputs, attention_mask=attn, output_hidden_states=True)
+    logits = head(out.hidden_states[layer][picked])
+    return torch.nn.functional.cross_entropy(logits, ids[picked])
 
 
 def self_training_loss(src, tgt, m, n, threshold: float, temperature: float | None):
@@ -130,10 +200,11 @@ def fit(model_dir: str, pairs, out_dir: str, config: FitConfig = FitConfig(), *,
     data, skipped = [], 0
     for src, tgt in pairs:
         a, b = _encode(tokenizer, list(src), config.max_subwords), _encode(tokenizer, list(tgt), config.max_subwords)
+        joined = _encode_pair(tokenizer, list(src), list(tgt), config.max_subwords) if config.tlm else None
         if a is None or b is None:
             skipped += 1
         else:
-            data.append((a, b))
+            data.append((a, b, joined))
     if not data:
         raise ValueError("no pair to fit on (every pair empty or over max_subwords)")
 
@@ -149,15 +220,23 @@ def fit(model_dir: str, pairs, out_dir: str, config: FitConfig = FitConfig(), *,
         trainable = [p for name, p in model.named_parameters() if "embeddings" not in name]
     for p in trainable:
         p.requires_grad = True
-    opt = torch.optim.AdamW(trainable, lr=config.lr)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    head = None
+    if config.tlm:
+        if tokenizer.mask_token_id is None:
+            raise ValueError(f"{model_dir}: the tokenizer has no mask token (fit without TLM)")
+        emb = model.get_input_embeddings()
+        head = _TLMHead(int(model.config.hidden_size), emb, float(getattr(model.config, "layer_norm_eps", 1e-12)))
+        trainable = trainable + list(head.parameters())
+        tlm_gen = torch.Generator().manual_seed(config.seed)
+    opt = torch.optim.AdamW(trainable, lr=config.lr)
 
     # Forward through the layers up to the deepest fitted one only (a view
     # sharing the weights; the layers above cannot change the loss).
     from xlaug.transforms.align import _without_layers_above
     view = _without_layers_above(model, max(layers))
     order_rng = random.Random(config.seed)
-    steps, epoch_losses, step_losses = 0, [], []
+    steps, seen, epoch_losses, step_losses = 0, 0, [], []
     start = time.perf_counter()
     view.train()
     for epoch in range(config.epochs):
@@ -172,10 +251,15 @@ def fit(model_dir: str, pairs, out_dir: str, config: FitConfig = FitConfig(), *,
             tgt_states, n = _states(view, [x[1] for x in batch], pad_id, layers)
             loss = sum(self_training_loss(src_states[layer], tgt_states[layer], m, n, config.threshold,
                                           config.temperature)[0] for layer in layers) / len(layers)
+            if head is not None:
+                loss = loss + config.tlm_weight * tlm_loss(
+                    view, head, [x[2] for x in batch], pad_id, tokenizer.mask_token_id,
+                    int(emb.weight.shape[0]), max(layers), config.tlm_prob, tlm_gen)
             opt.zero_grad()
             loss.backward()
             opt.step()
             steps += 1
+            seen += len(batch)
             total += float(loss.detach())
             count += 1
             step_losses.append(float(loss.detach()))
@@ -187,7 +271,7 @@ def fit(model_dir: str, pairs, out_dir: str, config: FitConfig = FitConfig(), *,
     model.eval()
     seconds = time.perf_counter() - start
     result = FitResult(out_dir=out_dir, pairs_used=len(data), pairs_skipped=skipped, steps=steps,
-                       seconds=seconds, losses=epoch_losses, step_losses=step_losses)
+                       seconds=seconds, losses=epoch_losses, step_losses=step_losses, pairs_seen=seen)
     _save(model, tokenizer, out_dir, {"base_model": model_dir, "layers": layers, **asdict(config),
                                       "pairs_used": len(data), "pairs_skipped": skipped, "steps": steps,
                                       "epoch_losses": epoch_losses, "seconds": round(seconds, 1)}, force)
