@@ -433,7 +433,11 @@ class _finished:
 def run_to_end(pipeline):
     """Run ``pipeline`` to its end, shielded from Ctrl-C (pipelines/interrupt.py)."""
     from xlaug.pipelines.interrupt import run_shielded
-    return run_shielded(_run_and_wait, pipeline)
+    from xlaug.transforms.spill import release
+    try:
+        return run_shielded(_run_and_wait, pipeline)
+    finally:
+        release(pipeline)  # its spilled data (kept while a bundle might be retried)
 
 
 def _run_and_wait(pipeline):

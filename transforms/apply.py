@@ -168,7 +168,7 @@ def _shard_of(key) -> int:
 
 
 def _shard_verdicts(element, step: Step):
-    """The verdicts of every group of keys in one shard (its files, read and removed)."""
+    """The verdicts of every group of keys in one shard (from its files)."""
     from xlaug.transforms.spill import unspill
     groups: dict = {}
     for path in element[1]:
@@ -217,7 +217,7 @@ class ApplyStep(beam.PTransform):
         known (they need the whole corpus)."""
         from xlaug.transforms.spill import Spilled, spill_folder
         step = self.step
-        verdicts = (records | "Spill values" >> beam.ParDo(_SpillValuesFn(step, spill_folder()))
+        verdicts = (records | "Spill values" >> beam.ParDo(_SpillValuesFn(step, spill_folder(records.pipeline)))
                     | "Group values" >> beam.GroupByKey()
                     | "Verdicts" >> beam.FlatMap(_shard_verdicts, step))
         waiting = records | Spilled("Wait", spill=True)

@@ -9,6 +9,9 @@ with the corpus.  ``Spilled`` keeps such data in local files instead: each
 bundle writes its elements to files of its own and passes on only their
 names; the stage that needs the elements reads them back.  The workers of
 those runners run on this machine, so they can read each other's files.
+The files stay until the pipeline ends (a retried bundle reads them
+again): spilling needs local disk for about the pickled size of what it
+holds, for one pipeline at a time.
 Distributed runners shuffle through their own storage and get a plain
 Flatten.
 """
@@ -43,21 +46,98 @@ def holds_data_in_memory(pipeline) -> bool:
     return name in IN_MEMORY_RUNNERS
 
 
-_FOLDER: str | None = None
+_ROOT: str | None = None
+_PREFIX = "xlaug-spill-"
 
 
-def spill_folder() -> str:
-    """This driver process's local folder for spilled data (file names are
-    unique, so its pipelines share it); removed when the process exits.  The
-    reading stage removes each file once read."""
-    global _FOLDER
-    if _FOLDER is None or not os.path.isdir(_FOLDER):
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from /proc):
+    with the pid, it names a process even after its pid is reused.  "0"
+    where /proc is missing; None when no such process runs."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return stat[stat.rindex(b")") + 2:].split()[19].decode()
+    except FileNotFoundError:
+        if os.path.isdir("/proc/self"):
+            return None
+    except (OSError, ValueError, IndexError):
+        return "0"
+    try:  # no /proc (macOS): is the pid alive at all?
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except OSError:
+        pass  # someone else's process: alive
+    return "0"
+
+
+def remove_stale(folder: str | None = None) -> list[str]:
+    """Remove the spill folders in ``folder`` (the temporary folder) whose
+    driver process no longer runs (a run killed with SIGKILL cannot remove
+    its own); returns their paths.  Folders of live processes stay."""
+    import shutil
+    import tempfile
+    folder = folder or tempfile.gettempdir()
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        parts = name[len(_PREFIX):].split("-")
+        if not name.startswith(_PREFIX) or len(parts) != 3 or not parts[0].isdigit():
+            continue
+        started = _start_time(int(parts[0]))
+        reused = started not in (None, "0") and parts[1] != "0" and started != parts[1]
+        if started is None or reused:
+            path = os.path.join(folder, name)
+            shutil.rmtree(path, ignore_errors=True)
+            if not os.path.exists(path):
+                removed.append(path)
+    return removed
+
+
+def _root() -> str:
+    """This driver process's local folder for spilled data, named after the
+    process (pid and start time) so that a later run can tell it is stale;
+    removed when the process exits."""
+    global _ROOT
+    if _ROOT is None or not os.path.isdir(_ROOT):
         import atexit
         import shutil
         import tempfile
-        _FOLDER = tempfile.mkdtemp(prefix="xlaug-spill-")
-        atexit.register(shutil.rmtree, _FOLDER, True)
-    return _FOLDER
+        remove_stale()
+        pid = os.getpid()
+        _ROOT = tempfile.mkdtemp(prefix=f"{_PREFIX}{pid}-{_start_time(pid) or 0}-")
+        atexit.register(shutil.rmtree, _ROOT, True)
+    return _ROOT
+
+
+def spill_folder(pipeline=None) -> str:
+    """The local folder spilled data of ``pipeline`` waits in: one per
+    pipeline inside this process's folder, removed by ``release(pipeline)``
+    when the pipeline has finished (without a pipeline: the process's
+    folder).  Files stay until then, not only until first read: a runner
+    that retries a failed bundle reads them again."""
+    root = _root()
+    if pipeline is None:
+        return root
+    folder = getattr(pipeline, "_xlaug_spill", None)
+    if folder is None or not os.path.isdir(folder):
+        import tempfile
+        folder = tempfile.mkdtemp(dir=root)
+        pipeline._xlaug_spill = folder
+    return folder
+
+
+def release(pipeline) -> None:
+    """Remove the spilled data of a finished (or failed) pipeline."""
+    import shutil
+    folder = getattr(pipeline, "_xlaug_spill", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        pipeline._xlaug_spill = None
 
 
 def _in_global_window(value):
@@ -100,14 +180,13 @@ class SpillFn(beam.DoFn):
 
 
 def unspill(path: str):
-    """The elements of one spilled file, in order; the file is removed after."""
+    """The elements of one spilled file, in order (the file stays: see spill_folder)."""
     with open(path, "rb") as f:
         while True:
             head = f.read(4)
             if not head:
                 break
             yield pickle.loads(f.read(int.from_bytes(head, "little")))
-    os.remove(path)
 
 
 class Spilled(beam.PTransform):
@@ -126,7 +205,7 @@ class Spilled(beam.PTransform):
         spill = holds_data_in_memory(pipeline) if self.spill is None else self.spill
         if not spill:
             return pcolls | "Flatten" >> beam.Flatten()
-        folder = spill_folder()
+        folder = spill_folder(pipeline)
         paths = [pc | f"Spill {i}" >> beam.ParDo(SpillFn(folder)) for i, pc in enumerate(pcolls)]
         # The shuffle is the stage boundary: files are read only after every
         # bundle that writes them has finished, and by any worker.
