@@ -82,7 +82,7 @@ def test_filter_from_gzip_shards_in_a_bucket(gcs, tmp_path):
     names = download(out, tmp_path / "copy")
     assert "report.json" in names and "README.md" in names
     assert any(n.startswith("rejected/") for n in names)
-    assert any(n.startswith("report/") and n.endswith(".png") for n in names)
+    assert any(n.startswith("report/") and n.endswith(".svg") for n in names)
     remote_rows = rows_of(tmp_path / "copy")
     same_rows(remote_rows, rows_of(tmp_path / "local"))
     assert len(remote_rows) == 28 and "pairs-0.tsv:1" in [r["id"] for r in remote_rows]

@@ -74,7 +74,13 @@ def test_filter_run_writes_dataset_rejected_and_report(corpus, tmp_path):
     assert {(r["stage"], r["reason"], r["loc"].rsplit(":", 1)[1]) for r in rejected} == {
         ("read", "bad_columns", "8"), ("mintok", "too_short", "4")}
     assert report["scores"]["ntok"]["count"] == 39  # kept + the scored rejection
-    assert os.path.exists(os.path.join(out, "report", "ntok.png"))
+    # The histogram: an SVG whose bars add up to the scored records.
+    import xml.etree.ElementTree as ET
+    svg = ET.parse(os.path.join(out, "report", "ntok.svg")).getroot()
+    bars = [e for e in svg.iter("{http://www.w3.org/2000/svg}rect") if e.find("{http://www.w3.org/2000/svg}title") is not None]
+    assert sum(int(b.find("{http://www.w3.org/2000/svg}title").text.rsplit(": ", 1)[1]) for b in bars) == 39 - (
+        report["scores"]["ntok"]["histogram"]["under"] + report["scores"]["ntok"]["histogram"]["over"])
+    assert report["pictures"] == ["report/ntok.svg"]
     card = open(os.path.join(out, "README.md")).read()
     # The card names each data file: one published before its data does not load part of it.
     files = sorted(f"data/{n}" for n in os.listdir(os.path.join(out, "data")) if n.startswith("train-"))

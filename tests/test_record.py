@@ -50,3 +50,22 @@ def test_rejected_json_keeps_the_record():
     data = json.loads(Rejected.of(rec, "filter", "too_short", "1 token").to_json())
     assert data["stage"] == "filter" and data["reason"] == "too_short"
     assert data["loc"] == "f:1" and data["record"]["src_text"] == "hi"
+
+
+def test_histogram_svg_draws_bars_ticks_and_the_threshold():
+    import xml.etree.ElementTree as ET
+
+    from xlaug.transforms.report import histogram_svg
+    ns = "{http://www.w3.org/2000/svg}"
+    s = {"count": 12, "mean": 0.41, "histogram": {"range": [0.0, 1.0], "counts": [3, 0, 7, 2], "under": 0, "over": 0}}
+    root = ET.fromstring(histogram_svg("chrf<&>", s, (">=", 0.5)))
+    bars = [e for e in root.iter(f"{ns}rect") if e.find(f"{ns}title") is not None]
+    assert [b.find(f"{ns}title").text for b in bars] == ["[0, 0.25): 3", "[0.5, 0.75): 7", "[0.75, 1): 2"]
+    heights = [float(b.get("height")) for b in bars]
+    assert heights[1] == max(heights) and heights[0] == pytest.approx(heights[1] * 3 / 7, abs=0.01)
+    line = root.find(f"{ns}line")
+    assert float(line.get("x1")) == pytest.approx(60 + 0.5 * 520)  # the middle of the plot area
+    texts = [t.text for t in root.iter(f"{ns}text")]
+    assert "keep if >= 0.5" in texts and any(t.startswith("chrf<&>: n=12") for t in texts)
+    # no threshold: no line
+    assert ET.fromstring(histogram_svg("x", s)).find(f"{ns}line") is None

@@ -126,41 +126,73 @@ def _input_summary(spec) -> dict:
 
 
 def write_histograms(scores: dict, thresholds: dict, folder: str) -> list[str]:
-    """One PNG per score with a histogram, the threshold drawn as a line."""
-    with_hist = {n: s for n, s in scores.items() if s.get("histogram")}
-    if not with_hist:
-        return []
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    import io
-
+    """One SVG per score with a histogram, the threshold drawn as a line.
+    Plain SVG text, drawn here: a plotting library costs seconds to import
+    and draw at the end of every run, when no worker is busy."""
     from xlaug.transforms import storage
     paths = []
-    for name, s in sorted(with_hist.items()):
-        h = s["histogram"]
-        lo, hi = h["range"]
-        n = len(h["counts"])
-        width = (hi - lo) / n
-        fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
-        ax.bar([lo + i * width for i in range(n)], h["counts"], width=width, align="edge",
-               color="#4c78a8", edgecolor="white", linewidth=0.3)
-        if name in thresholds:
-            op, value = thresholds[name]
-            ax.axvline(value, color="#e45756", linestyle="--", linewidth=1.5, label=f"keep if {op} {value:g}")
-            ax.legend(loc="upper left", fontsize=8)
-        outside = f"  (outside range: {h['under']} below, {h['over']} above)" if h["under"] or h["over"] else ""
-        ax.set_title(f"{name}: n={s['count']}, mean={s['mean']:.3g}{outside}", fontsize=9)
-        ax.set_xlabel(name)
-        ax.set_ylabel("records")
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        plt.close(fig)
-        storage.write_bytes(storage.join(folder, f"{name}.png"), buf.getvalue())
-        paths.append(f"{storage.basename(folder)}/{name}.png")
+    for name, s in sorted(scores.items()):
+        if not s.get("histogram"):
+            continue
+        svg = histogram_svg(name, s, thresholds.get(name))
+        storage.write_text(storage.join(folder, f"{name}.svg"), svg)
+        paths.append(f"{storage.basename(folder)}/{name}.svg")
     return paths
+
+
+def _num(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def histogram_svg(name: str, s: dict, threshold: tuple | None = None) -> str:
+    """A bar chart of one score's histogram (``s`` as in report.json's
+    scores: count, mean, histogram range/counts/under/over) as SVG text;
+    ``threshold`` (op, value) is drawn as a dashed line."""
+    from xml.sax.saxutils import escape
+    h = s["histogram"]
+    lo, hi = (float(v) for v in h["range"])
+    counts = h["counts"]
+    width, height, left, right, top, bottom = 600, 320, 60, 20, 36, 44
+    pw, ph = width - left - right, height - top - bottom
+    peak = max(max(counts), 1)
+    span = (hi - lo) or 1.0
+
+    def x(v):
+        return left + (v - lo) / span * pw
+
+    def y(c):
+        return top + ph - c / peak * ph
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
+           f'<rect width="{width}" height="{height}" fill="white"/>']
+    outside = f"  (outside range: {h['under']} below, {h['over']} above)" if h["under"] or h["over"] else ""
+    title = f"{name}: n={s['count']}, mean={s['mean']:.3g}{outside}"
+    out.append(f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="12">{escape(title)}</text>')
+    bar = pw / len(counts)
+    for i, c in enumerate(counts):
+        if c:
+            out.append(f'<rect x="{left + i * bar:.2f}" y="{y(c):.2f}" width="{max(bar - 0.5, 0.5):.2f}" '
+                       f'height="{top + ph - y(c):.2f}" fill="#4c78a8"><title>[{_num(lo + i * span / len(counts))}, '
+                       f'{_num(lo + (i + 1) * span / len(counts))}): {c}</title></rect>')
+    out.append(f'<path d="M{left},{top} V{top + ph} H{left + pw}" stroke="#333" fill="none"/>')
+    for frac in (0, 0.25, 0.5, 0.75, 1):  # x ticks
+        v = lo + frac * span
+        out.append(f'<text x="{x(v):.1f}" y="{top + ph + 15}" text-anchor="middle">{_num(v)}</text>')
+    for c in (0, peak // 2, peak) if peak > 1 else (0, peak):  # y ticks
+        out.append(f'<text x="{left - 6}" y="{y(c) + 4:.1f}" text-anchor="end">{c}</text>')
+    out.append(f'<text x="{left + pw / 2}" y="{height - 8}" text-anchor="middle">{escape(name)}</text>')
+    out.append(f'<text x="14" y="{top + ph / 2}" text-anchor="middle" '
+               f'transform="rotate(-90 14 {top + ph / 2})">records</text>')
+    if threshold is not None:
+        op, value = threshold
+        tx = min(max(x(float(value)), left), left + pw)
+        out.append(f'<line x1="{tx:.1f}" y1="{top}" x2="{tx:.1f}" y2="{top + ph}" stroke="#e45756" '
+                   f'stroke-width="1.5" stroke-dasharray="6 4"/>')
+        out.append(f'<text x="{left + 8}" y="{top + 12}" fill="#e45756">'
+                   f'{escape(f"keep if {op} {float(value):g}")}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
 
 
 FIELD_DOCS = [
