@@ -48,6 +48,12 @@ def run_stages(command: str, options: argparse.Namespace) -> dict:
     ``run_pipeline``; the report dict."""
     from xlaug.pipelines.cli import command_module
     from xlaug.pipelines.common import run_pipeline
+    if options.runner == "multiprocess" and not getattr(options, "dry_run", False):
+        import os
+
+        from xlaug.runners import warm
+        # The workers import Beam while this process imports it and builds the graph.
+        warm.start(getattr(options, "workers", 0) or os.cpu_count() or 2)
     check_runner(options)
     stages = command_module("run", command).build_stages(options)
     return run_pipeline(options, stages, command=command)

@@ -76,3 +76,34 @@ def test_local_runners_never_try_prism(monkeypatch, tmp_path, runner):
     tried.clear()
     run(runner_flags(runner, 2))
     assert tried == []
+
+
+def test_multiprocess_run_takes_workers_started_ahead_and_ends_unused_ones(tmp_path):
+    """`--runner multiprocess` starts its worker processes before the graph
+    is built; Beam's launch of its worker command takes them (none left
+    waiting), the dataset equals an in-process run's, and a waiting process
+    nobody takes ends when its stdin closes (the driver exiting)."""
+    import json
+    import os
+
+    from xlaug.pipelines.api import run
+    from xlaug.runners import warm
+    src = tmp_path / "p.tsv"
+    src.write_text("".join(f"the house number {i} is red\tdas Haus Nummer {i} ist rot\n" for i in range(40)))
+    rows, before = {}, warm.taken()
+    for runner in ("local", "multiprocess"):
+        out = tmp_path / runner
+        report = run("filter", input=str(src), src_lang="en", tgt_lang="de", output=str(out), runner=runner,
+                     workers=2, output_format="jsonl")
+        assert report["read"] == 40 and report["identity_ok"]
+        rows[runner] = sorted(json.loads(l)["id"] for f in sorted(os.listdir(out / "data"))
+                              for l in open(out / "data" / f))
+        if runner == "multiprocess":
+            assert warm.taken() == before + 2 and warm.waiting() == 0
+    assert rows["multiprocess"] == rows["local"] and len(rows["local"]) == report["kept"]
+    # Another command is not given a waiting process; closing stdin ends it.
+    warm.start(1)
+    assert warm._take("python -m something_else", dict(os.environ)) is None and warm.waiting() == 1
+    proc = warm._waiting[0]
+    warm._end_waiting()
+    assert proc.wait(timeout=30) == 0 and warm.waiting() == 0
