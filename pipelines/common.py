@@ -441,10 +441,7 @@ def run_to_end(pipeline):
 
 
 def _run_and_wait(pipeline):
-    from xlaug.runners.local import XlaugDirectRunner
-    # Beam skips its proto round trip of the graph (a check, ~0.4 s here) for
-    # its own direct runner in batch; xlaug's subclass gets the same.
-    result = pipeline.run(test_runner_api=not isinstance(pipeline.runner, XlaugDirectRunner))
+    result = pipeline.run()
     result.wait_until_finish()
     return result
 

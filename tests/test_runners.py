@@ -107,3 +107,30 @@ def test_multiprocess_run_takes_workers_started_ahead_and_ends_unused_ones(tmp_p
     proc = warm._waiting[0]
     warm._end_waiting()
     assert proc.wait(timeout=30) == 0 and warm.waiting() == 0
+
+
+def test_local_runner_skips_the_graph_round_trip_as_beams_direct_runner_does(monkeypatch):
+    """Beam re-builds the graph from its proto before running (a check) except
+    for its own direct runner in batch; xlaug's runner is skipped the same.
+    Control: a runner that does not say it runs on the Fn API is round-tripped."""
+    import apache_beam as beam
+    import apache_beam.pipeline as bp
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from xlaug.runners.local import XlaugDirectRunner
+    calls = []
+    original = bp.Pipeline.from_runner_api
+    monkeypatch.setattr(bp.Pipeline, "from_runner_api",
+                        staticmethod(lambda *a, **k: (calls.append(1), original(*a, **k))[1]))
+
+    def round_trips():
+        calls.clear()
+        with beam.Pipeline(options=PipelineOptions(runner="xlaug.runners.local.XlaugDirectRunner")) as p:
+            assert_out = p | beam.Create([1, 2]) | beam.Map(lambda x: x * 2)
+            from apache_beam.testing.util import assert_that, equal_to
+            assert_that(assert_out, equal_to([2, 4]))
+        return len(calls)
+
+    assert round_trips() == 0
+    monkeypatch.setattr(XlaugDirectRunner, "is_fnapi_compatible", lambda self: False)
+    assert round_trips() == 1
