@@ -8,7 +8,8 @@ those two waits come one after the other at the start of every run.
 away (while the driver builds the pipeline) and then wait on stdin for the
 environment Beam would have started them with; Beam's launch of the same
 worker command takes a waiting process instead of a fresh one.  Processes
-nobody took end when the driver exits (their stdin closes).
+nobody took are ended when the driver exits, and leave by themselves when
+their stdin closes (a driver that was killed).
 """
 from __future__ import annotations
 
@@ -109,17 +110,12 @@ def _install() -> None:
 
 
 def _end_waiting() -> None:
+    """At exit: processes nobody took have done nothing worth keeping, and
+    one may still be importing (after an early error): ended at once."""
     for p in _waiting:
         if p.poll() is None:
-            try:
-                p.stdin.close()  # it exits by itself
-            except OSError:
-                pass
-    for p in _waiting:
-        try:
-            p.wait(timeout=2)
-        except subprocess.TimeoutExpired:
             p.kill()
+        p.wait()
 
 
 atexit.register(_end_waiting)

@@ -101,12 +101,15 @@ def test_multiprocess_run_takes_workers_started_ahead_and_ends_unused_ones(tmp_p
         if runner == "multiprocess":
             assert warm.taken() == before + 2 and warm.waiting() == 0
     assert rows["multiprocess"] == rows["local"] and len(rows["local"]) == report["kept"]
-    # Another command is not given a waiting process; closing stdin ends it.
-    warm.start(1)
-    assert warm._take("python -m something_else", dict(os.environ)) is None and warm.waiting() == 1
-    proc = warm._waiting[0]
+    # Another command is not given a waiting process; a closed stdin (the
+    # driver killed) ends one quietly; at exit the rest are ended.
+    warm.start(2)
+    assert warm._take("python -m something_else", dict(os.environ)) is None and warm.waiting() == 2
+    orphan, other = warm._waiting
+    orphan.stdin.close()
+    assert orphan.wait(timeout=60) == 0
     warm._end_waiting()
-    assert proc.wait(timeout=30) == 0 and warm.waiting() == 0
+    assert other.poll() is not None and warm.waiting() == 0
 
 
 def test_local_runner_skips_the_graph_round_trip_as_beams_direct_runner_does(monkeypatch):

@@ -55,16 +55,26 @@ class InputSpec:
 # read by many workers.  Parallel files and CoNLL are read per file (a pair of
 # files, or sentences spanning lines); compressed files are read whole.
 SPLITTABLE = ("text", "tsv", "jsonl")
-MIN_SPLIT, MAX_SPLIT = 1 << 20, 64 << 20
+MIN_SPLIT, MAX_SPLIT = 256 << 10, 64 << 20
+SPLITS = 32  # per file, up to SPLITS x MAX_SPLIT bytes
 
 
 def split_bytes(size: int) -> int:
-    """Bytes per split of a file of ``size`` bytes: about 32 splits, 1-64 MiB
-    each (XLAUG_SPLIT_BYTES overrides, e.g. to force small splits in tests)."""
+    """Bytes per split of a file of ``size`` bytes: 32 equal splits, or 16,
+    8, 4, 2 when those would be under MIN_SPLIT; MAX_SPLIT each past 2 GiB
+    (XLAUG_SPLIT_BYTES overrides, e.g. to force small splits in tests).  A
+    power-of-two count of equal splits shares out evenly over 2, 4, 8...
+    workers: the local runner hands each worker an equal number of splits,
+    so 19 splits on 2 workers left one with 10 and the run waited for it."""
     forced = os.environ.get("XLAUG_SPLIT_BYTES")
     if forced:
         return max(1, int(forced))
-    return min(MAX_SPLIT, max(MIN_SPLIT, size // 32))
+    if size > SPLITS * MAX_SPLIT:
+        return MAX_SPLIT
+    n = SPLITS
+    while n > 1 and size < n * MIN_SPLIT:
+        n //= 2
+    return max(1, -(-size // n))
 
 
 def splittable(spec: InputSpec) -> bool:
