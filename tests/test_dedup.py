@@ -126,7 +126,7 @@ def test_pack_round_trip_keeps_every_field():
 
 def test_local_runners_group_ids_not_records():
     """On runners that hold groups in memory, dedup groups (key, id, digest)
-    and keeps the records in files meanwhile; elsewhere it groups records."""
+    with the records in files beside them; elsewhere it groups records."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from xlaug.transforms.spill import holds_data_in_memory as holds_groups_in_memory
@@ -145,4 +145,4 @@ def test_local_runners_group_ids_not_records():
                               (beam.Pipeline(options=remote), False)):
         pipeline | beam.Create([rec(1, "a b")]) | ApplyStep(Dedup("exact"))
         names = {t.unique_name for t in pipeline.to_runner_api().components.transforms.values()}
-        assert ("dedup/Spill values" in names) == spilled and ("dedup/Group" in names) == (not spilled)
+        assert ("dedup/Spill by shard" in names) == spilled and ("dedup/Group" in names) == (not spilled)

@@ -127,13 +127,14 @@ def _with_context(batch, context=None):
     return batch, context
 
 
-VALUE_SHARDS = 64  # groups of keys decided together (one file per shard and bundle)
+VALUE_SHARDS = 64  # groups of keys decided together (two files per shard and bundle)
 
 
-class _SpillValuesFn(beam.DoFn):
-    """(key, value) of each record into local files, one per shard of keys
-    and bundle; emits (shard, file name) when the bundle ends.  Nothing
-    per record reaches the driver, nor stays in this worker's memory."""
+class _SpillByShardFn(beam.DoFn):
+    """Each record, and its (key, value), into local files: one pair of
+    files per shard of keys and bundle; emits (shard, (values file, records
+    file)) when the bundle ends.  Nothing per record reaches the driver,
+    nor stays in this worker's memory."""
 
     def __init__(self, step: Step, folder: str):
         self.step, self.folder = step, folder
@@ -145,20 +146,24 @@ class _SpillValuesFn(beam.DoFn):
         import pickle
         key = self.step.group_key(record)
         shard = _shard_of(key)
-        f = self._files.get(shard)
-        if f is None:
+        files = self._files.get(shard)
+        if files is None:
             import os
             import uuid
-            f = self._files[shard] = open(os.path.join(self.folder, f"v{shard:03d}-{uuid.uuid4().hex}"), "wb")
-        data = pickle.dumps((key, self.step.group_value(record)), protocol=pickle.HIGHEST_PROTOCOL)
-        f.write(len(data).to_bytes(4, "little") + data)
+            name = uuid.uuid4().hex
+            files = self._files[shard] = tuple(open(os.path.join(self.folder, f"{kind}{shard:03d}-{name}"), "wb")
+                                               for kind in "vr")
+        for f, item in zip(files, ((key, self.step.group_value(record)), record)):
+            data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+            f.write(len(data).to_bytes(4, "little") + data)
 
     def finish_bundle(self):
         from xlaug.transforms.spill import _in_global_window
         files, self._files = self._files, {}
-        for shard, f in sorted(files.items()):
-            f.close()
-            yield _in_global_window((shard, f.name))
+        for shard, pair in sorted(files.items()):
+            for f in pair:
+                f.close()
+            yield _in_global_window((shard, tuple(f.name for f in pair)))
 
 
 def _shard_of(key) -> int:
@@ -167,29 +172,26 @@ def _shard_of(key) -> int:
     return zlib.crc32(data) % VALUE_SHARDS
 
 
-def _shard_verdicts(element, step: Step):
-    """The verdicts of every group of keys in one shard (from its files)."""
+def _decide_shard(element, step: Step):
+    """One shard of keys: its groups' verdicts from the values' files, then
+    its records from theirs, each kept or rejected.  Only one shard's
+    verdicts are in memory at a time, on the worker that decides it."""
     from xlaug.transforms.spill import unspill
     groups: dict = {}
-    for path in element[1]:
-        for key, value in unspill(path):
+    for values_file, _ in element[1]:
+        for key, value in unspill(values_file):
             groups.setdefault(key, []).append(value)
+    verdicts = {}
     for values in groups.values():
-        yield from step.verdicts(values)
-
-
-class _VerdictFn(beam.DoFn):
-    """A record named in the verdicts is rejected with its reason; the rest pass."""
-
-    def __init__(self, stage: str):
-        self.stage = stage
-
-    def process(self, record, verdicts):
-        verdict = verdicts.get(record.id)
-        if verdict is None:
-            yield record
-        else:
-            yield beam.pvalue.TaggedOutput(REJECTED, Rejected.of(record, self.stage, *verdict))
+        verdicts.update(step.verdicts(values))
+    del groups
+    for _, records_file in element[1]:
+        for record in unspill(records_file):
+            verdict = verdicts.get(record.id)
+            if verdict is None:
+                yield record
+            else:
+                yield beam.pvalue.TaggedOutput(REJECTED, Rejected.of(record, step.name, *verdict))
 
 
 class ApplyStep(beam.PTransform):
@@ -211,18 +213,16 @@ class ApplyStep(beam.PTransform):
         self.by_values = by_values
 
     def _by_values(self, records):
-        """Decide from the small values, kept in local files, and keep the
-        records in local files meanwhile (transforms/spill.py): an in-memory
-        runner would otherwise hold every record until the verdicts are
-        known (they need the whole corpus)."""
-        from xlaug.transforms.spill import Spilled, spill_folder
+        """Decide from the small values, with the records waiting in local
+        files (transforms/spill.py) beside them, both cut into shards of
+        keys: an in-memory runner would otherwise hold every record until
+        the verdicts are known (they need the whole corpus), and a side
+        input of all verdicts would grow with the duplicates."""
+        from xlaug.transforms.spill import spill_folder
         step = self.step
-        verdicts = (records | "Spill values" >> beam.ParDo(_SpillValuesFn(step, spill_folder(records.pipeline)))
-                    | "Group values" >> beam.GroupByKey()
-                    | "Verdicts" >> beam.FlatMap(_shard_verdicts, step))
-        waiting = records | Spilled("Wait", spill=True)
-        outs = waiting | "Decide" >> beam.ParDo(_VerdictFn(step.name), beam.pvalue.AsDict(verdicts)).with_outputs(
-            REJECTED, main="kept")
+        outs = (records | "Spill by shard" >> beam.ParDo(_SpillByShardFn(step, spill_folder(records.pipeline)))
+                | "Group files" >> beam.GroupByKey()
+                | "Decide" >> beam.FlatMap(_decide_shard, step).with_outputs(REJECTED, main="kept"))
         return StageOutput(outs.kept, outs[REJECTED])
 
     def _batches(self, records):
