@@ -4,10 +4,11 @@ Records are keyed by a digest of their (normalised) text and language pair;
 ``Dedup`` is a grouped stage, so under Beam duplicates meet wherever they
 were read (any file, any bundle, any worker).  On distributed runners the
 records themselves are grouped (GroupByKey).  Beam's local runners hold
-grouped data in memory, so there only (key, id, text digest) are grouped, the
-verdicts (ids to reject) go to the records as a side input, and the records
-wait in local files meanwhile (``ApplyStep``'s ``by_values``): memory stays
-near flat in the size of the corpus.
+grouped data in memory, so there the records and their (key, id, text
+digest) wait in local files, a pair per shard of keys, and one task per shard
+decides from the digests and then passes on or rejects its records
+(``ApplyStep``'s ``by_values``): memory stays near flat in the size of the
+corpus.
 In each group the record with the first id in natural order (``id_order``:
 file, then line) is kept: the choice depends on the data only, never on bundle
 order or runner.
