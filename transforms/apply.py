@@ -8,8 +8,8 @@
   grouped      ``GroupByKey`` on ``group_key``; each group is one batch.  A step
                that decides from a small ``group_value`` (dedup: id + digest)
                groups only those on runners that hold groups in memory (through
-               local files, with the records waiting in files too), and rejects
-               by id (``verdicts``, a side input): see ``_by_values``
+               local files, with the records waiting in files beside them, per
+               shard of keys), and rejects by id (``verdicts``): see ``_by_values``
   summary      ``CombineGlobally`` of the step's Summary, turned into the
                context by ``make_context`` and given to every batch as a side input
   model        a ModelStep runs through ``RunInference`` with ``StepModelHandler``
@@ -202,8 +202,7 @@ class ApplyStep(beam.PTransform):
     values and reject by id (True), or group whole records (False); None:
     by values on runners that hold groups in memory, where it keeps memory
     flat in the size of the corpus; whole records elsewhere, where a
-    shuffle scales and the verdicts (one a rejected record) need not fit in
-    each worker's memory."""
+    shuffle scales and the records need not wait in one machine's files."""
 
     def __init__(self, step: Step, by_values: bool | None = None):
         if not isinstance(step, Step):
